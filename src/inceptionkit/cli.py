@@ -1,0 +1,70 @@
+"""The ``inceptionkit`` command: thin argument parsing over the library.
+
+Each subcommand lives in ``inceptionkit/commands/<name>.py`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func`` (a function of the parsed arguments returning an exit code).
+Errors meant for the user are raised as :class:`UsageError` (exit 2) or :class:`CommandError`
+(exit 1) and printed as one line; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("summary", "cost", "draw", "convert", "weights", "predict", "features", "train", "eval",
+            "export", "bench")
+
+
+class UsageError(Exception):
+    """Bad arguments or input named on the command line: exit code 2."""
+
+
+class CommandError(Exception):
+    """The command ran but failed: exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inceptionkit",
+        description="The Inception family: build, summarize, cost, load weights, predict, train, export.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.endswith(f"commands.{name}"):
+                continue  # not written yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, KeyError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"inceptionkit {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except CommandError as e:
+        if args.debug:
+            raise
+        print(f"inceptionkit {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The one network class: a spec's nodes in order, auxiliary heads, a pooled classifier."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from .build import AuxHead, build_features
+from .cost import min_input_size, output_shapes
+from .spec import NetSpec
+
+
+@lru_cache(maxsize=None)
+def _min_size(spec: NetSpec, aux_logits: bool) -> int:
+    return min_input_size(spec, aux_logits)
+
+
+class InceptionNet(nn.Module):
+    """Any member of the Inception family, built from its :class:`~inceptionkit.spec.NetSpec`.
+
+    The surface follows timm: ``forward_features``, ``forward_head(x, pre_logits)``,
+    ``reset_classifier``, ``num_features``, ``feature_info``; plus ``forward_intermediates`` for
+    the paper's named stages. In training mode with ``aux_logits=True``, ``forward`` returns
+    ``(logits, aux_1, ...)`` with the auxiliary heads in network order.
+    """
+
+    def __init__(
+        self,
+        spec: NetSpec,
+        *,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        aux_logits: bool = False,
+        drop_rate: float | None = None,
+    ) -> None:
+        super().__init__()
+        if aux_logits and not spec.aux:
+            raise ValueError(f"{spec.arch} ({spec.variant}) has no auxiliary classifiers")
+        self.spec = spec
+        self.in_chans = in_chans
+        self.aux_logits = aux_logits
+        self.drop_rate = spec.drop_rate if drop_rate is None else drop_rate
+        nodes, channels = build_features(spec, in_chans)
+        self.features = nn.ModuleDict(nodes)
+        self.num_features = channels[spec.features[-1][0]]
+        shapes = output_shapes(spec, spec.default_size, in_chans)
+        self.feature_info = [
+            {"module": n, "num_chs": shapes[n][0], "reduction": round(spec.default_size / shapes[n][1])}
+            for n in spec.node_names
+        ]
+        self._aux_flat: dict[str, int] = {}
+        self.aux = None
+        if aux_logits:
+            self.aux = nn.ModuleDict()
+            for a in spec.aux:
+                flat = self._aux_input_size(a, shapes[a.after], channels[a.after])
+                self._aux_flat[a.name] = flat
+                self.aux[a.name] = AuxHead(a, channels[a.after], spec.style, num_classes, flat)
+        self._taps = {a.after: a.name for a in spec.aux} if aux_logits else {}
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(self.drop_rate)
+        self.num_classes = num_classes
+        self.fc: nn.Module = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.min_size = _min_size(spec, aux_logits)
+
+    def _aux_input_size(self, aux, shape, c_in: int) -> int:
+        from .cost import Trace, trace_branch
+
+        t = Trace()
+        c, h, w = trace_branch(aux.ops, shape, self.spec.style, aux.name, t)
+        return c * h * w
+
+    # -- input checks ---------------------------------------------------------------------------
+    def check_input(self, x: torch.Tensor) -> None:
+        name = f"{self.spec.arch} ({self.spec.variant})"
+        if x.dim() != 4:
+            raise ValueError(f"{name} takes a 4-D batch (N, C, H, W); got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_chans:
+            raise ValueError(
+                f"{name} takes {self.in_chans} input channels; got {x.shape[1]} (shape {tuple(x.shape)})"
+            )
+        h, w = int(x.shape[2]), int(x.shape[3])
+        if min(h, w) < self.min_size:
+            raise ValueError(
+                f"{name} needs inputs of at least {self.min_size}x{self.min_size}; got {h}x{w}"
+            )
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        for m in self.features.values():
+            x = m(x)
+        return x
+
+    def forward_intermediates(self, x: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The outputs of the named stages (aliases such as keras' ``mixed5`` work too)."""
+        self.check_input(x)
+        wanted = [self.spec.resolve(n) for n in (names or self.spec.node_names)]
+        last = max(self.spec.node_names.index(n) for n in wanted)
+        out: dict[str, torch.Tensor] = {}
+        for i, (name, m) in enumerate(self.features.items()):
+            x = m(x)
+            if name in wanted:
+                out[name] = x
+            if i == last:
+                break
+        return {n: out[self.spec.resolve(n)] for n in (names or self.spec.node_names)}
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.global_pool(x), 1)
+        if pre_logits:
+            return x
+        return self.fc(self.dropout(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        self.check_input(x)
+        aux_out = []
+        for name, m in self.features.items():
+            x = m(x)
+            if self.aux is not None and self.training and name in self._taps:
+                aux_out.append(self.aux[self._taps[name]](x))
+        logits = self.forward_head(x)
+        return (logits, *aux_out) if aux_out else logits
+
+    # -- classifier surgery ---------------------------------------------------------------------
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh classifier (and fresh auxiliary classifiers) for ``num_classes`` classes."""
+        self.num_classes = num_classes
+        device = next(self.parameters()).device
+        self.fc = nn.Linear(self.num_features, num_classes).to(device) if num_classes else nn.Identity()
+        if self.aux is not None:
+            for head in self.aux.values():
+                head.fc = nn.Linear(head.fc.in_features, max(num_classes, 1)).to(device)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc

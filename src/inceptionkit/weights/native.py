@@ -1,0 +1,113 @@
+"""inceptionkit's own weight format: a safetensors file whose metadata says what it holds.
+
+Metadata keys (all strings): ``format`` = "inceptionkit", ``arch``, ``variant``, ``num_classes``,
+``in_chans``, ``aux_logits``, ``preprocess`` (JSON of :class:`~inceptionkit.preprocess.Preprocess`),
+``classes`` (a JSON list of names, or "imagenet1k"), ``source`` (where the weights came from).
+Files are written atomically: to a temporary file in the same folder, then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..preprocess import Preprocess, imagenet_categories
+
+MAGIC = "inceptionkit"
+
+
+@dataclass
+class WeightMeta:
+    """What a loaded model knows about its weights: how to feed it and what its outputs mean."""
+
+    preprocess: Preprocess
+    classes: list[str] | None = None
+    source: str = ""
+    tag: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str] | None = None) -> None:
+    """Save ``model`` (an InceptionNet) with ``meta`` in inceptionkit's format, atomically."""
+    classes = meta.classes
+    classes_text = "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes)
+    metadata = {
+        "format": MAGIC,
+        "arch": model.spec.arch,
+        "variant": model.spec.variant,
+        "num_classes": str(model.num_classes),
+        "in_chans": str(model.in_chans),
+        "aux_logits": str(bool(model.aux_logits)).lower(),
+        "preprocess": meta.preprocess.to_json(),
+        "classes": classes_text,
+        "source": meta.source,
+        **meta.extra,
+        **(extra or {}),
+    }
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def read_native_metadata(path: str | Path) -> dict[str, str] | None:
+    """The metadata of an inceptionkit safetensors file, or None if it is not one."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:
+        return None
+    return meta if meta.get("format") == MAGIC else None
+
+
+def meta_from_metadata(md: dict[str, str]) -> WeightMeta:
+    classes_text = md.get("classes", "null")
+    classes = imagenet_categories() if classes_text == "imagenet1k" else json.loads(classes_text)
+    known = {"format", "arch", "variant", "num_classes", "in_chans", "aux_logits", "preprocess",
+             "classes", "source"}
+    return WeightMeta(
+        preprocess=Preprocess.from_json(md["preprocess"]),
+        classes=classes,
+        source=md.get("source", ""),
+        extra={k: v for k, v in md.items() if k not in known},
+    )
+
+
+def load_native(path: str | Path, *, device: str | torch.device = "cpu"):
+    """Build the model an inceptionkit file describes and load it; ``model.weight_meta`` is set."""
+    from safetensors.torch import load_file
+
+    from ..registry import create_model
+
+    md = read_native_metadata(path)
+    if md is None:
+        raise ValueError(f"{path}: not an inceptionkit weight file (no inceptionkit metadata)")
+    model = create_model(
+        md["arch"], variant=md["variant"], num_classes=int(md["num_classes"]),
+        in_chans=int(md.get("in_chans", 3)), aux_logits=md.get("aux_logits") == "true",
+    )
+    state = load_file(str(path), device=str(device))
+    model.load_state_dict(state, strict=True)
+    model.weight_meta = meta_from_metadata(md)
+    return model.to(device)

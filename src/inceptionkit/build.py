@@ -80,7 +80,8 @@ def _(op: SepConv, c_in: int, style: Style) -> tuple[nn.Module, int]:
     pw = nn.Conv2d(c_in, op.out, 1, bias=False)
     sep = SeparableConv2d(dw, pw, TFSamePad(pair(op.k), pair(op.s)) if dynamic else None)
     norm = _norm(op.out, style) if op.norm else None
-    return (nn.Sequential(sep, norm) if norm is not None else sep), op.out
+    parts = [m for m in (sep, norm, nn.ReLU(inplace=True) if op.act else None) if m is not None]
+    return (nn.Sequential(*parts) if len(parts) > 1 else sep), op.out
 
 
 @build_op.register

@@ -116,6 +116,8 @@ def _(op: SepConv, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
                     macs=macs, weights=weights))
     if op.norm:
         _norm_rows(t, name, out, style)
+    if op.act:
+        t.add(Row(f"{name}_relu", "ReLU", out))
     return out
 
 

@@ -79,6 +79,7 @@ class SepConv:
     s: int = 1
     p: Pad = "same"
     norm: bool = True
+    act: bool = False
 
 
 @dataclass(frozen=True)

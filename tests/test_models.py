@@ -74,8 +74,14 @@ def test_keras_variants_hold_keras_totals(name: str, bn_channels: int) -> None:
 
 def test_every_model_listed() -> None:
     assert ik.list_models() == [
-        "googlenet", "bn_inception", "inception_v3", "inception_v4", "inception_resnet_v1",
-        "inception_resnet_v2", "xception", "inception_small",
+        "googlenet",
+        "bn_inception",
+        "inception_v3",
+        "inception_v4",
+        "inception_resnet_v1",
+        "inception_resnet_v2",
+        "xception",
+        "inception_small",
     ]
 
 
@@ -129,9 +135,10 @@ def test_num_classes_zero_returns_pooled_features() -> None:
     assert model(torch.randn(2, 3, 28, 28)).shape == (2, 336)
 
 
-@pytest.mark.parametrize(("name", "variant", "n_aux"), [("googlenet", "torchvision", 2),
-                                                        ("googlenet", "paper", 2),
-                                                        ("inception_v3", "torchvision", 1)])
+@pytest.mark.parametrize(
+    ("name", "variant", "n_aux"),
+    [("googlenet", "torchvision", 2), ("googlenet", "paper", 2), ("inception_v3", "torchvision", 1)],
+)
 def test_aux_heads_only_in_training(name: str, variant: str, n_aux: int) -> None:
     model = ik.create_model(name, variant=variant, aux_logits=True, num_classes=5)
     size = model.spec.default_size
@@ -198,22 +205,30 @@ def test_torchvision_structure(aux: bool) -> None:
 
     tv = torchvision.models
     assert ours("googlenet", "torchvision", aux) == shapes_of(
-        tv.googlenet(init_weights=False, aux_logits=aux).state_dict())
+        tv.googlenet(init_weights=False, aux_logits=aux).state_dict()
+    )
     # torchvision registers inception_v3's AuxLogits between Mixed_6e and Mixed_7a, we register
     # auxiliary heads after the features (as torchvision's googlenet does): compare each part in order
     ref = tv.inception_v3(init_weights=False, aux_logits=aux).state_dict()
     mine = ik.create_model("inception_v3", variant="torchvision", aux_logits=aux).state_dict()
     assert shapes_of({k: v for k, v in mine.items() if not k.startswith("aux.")}) == shapes_of(
-        {k: v for k, v in ref.items() if not k.startswith("AuxLogits.")})
+        {k: v for k, v in ref.items() if not k.startswith("AuxLogits.")}
+    )
     assert shapes_of({k: v for k, v in mine.items() if k.startswith("aux.")}) == shapes_of(
-        {k: v for k, v in ref.items() if k.startswith("AuxLogits.")})
+        {k: v for k, v in ref.items() if k.startswith("AuxLogits.")}
+    )
     assert any(k.startswith("aux.") for k in mine) == aux
 
 
-@pytest.mark.parametrize(("timm_name", "name"), [("inception_v3", "inception_v3"),
-                                                 ("inception_v4", "inception_v4"),
-                                                 ("inception_resnet_v2", "inception_resnet_v2"),
-                                                 ("legacy_xception", "xception")])
+@pytest.mark.parametrize(
+    ("timm_name", "name"),
+    [
+        ("inception_v3", "inception_v3"),
+        ("inception_v4", "inception_v4"),
+        ("inception_resnet_v2", "inception_resnet_v2"),
+        ("legacy_xception", "xception"),
+    ],
+)
 def test_timm_structure(timm_name: str, name: str) -> None:
     timm = pytest.importorskip("timm")
     ref = timm.create_model(timm_name, pretrained=False)
@@ -234,9 +249,10 @@ def keras_shapes(model) -> list[tuple[int, ...]]:
     return out
 
 
-@pytest.mark.parametrize(("app", "name"), [("InceptionV3", "inception_v3"),
-                                           ("InceptionResNetV2", "inception_resnet_v2"),
-                                           ("Xception", "xception")])
+@pytest.mark.parametrize(
+    ("app", "name"),
+    [("InceptionV3", "inception_v3"), ("InceptionResNetV2", "inception_resnet_v2"), ("Xception", "xception")],
+)
 def test_keras_structure(app: str, name: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")

@@ -66,9 +66,7 @@ def _(op: Conv, c_in: int, style: Style) -> tuple[nn.Module, int]:
     norm = _norm(op.out, style) if op.norm else None
     bias = (norm is None) if op.bias is None else op.bias
     padding, dynamic = _padding(op.p, op.k, op.s, style)
-    conv = nn.Conv2d(
-        c_in, op.out, pair(op.k), pair(op.s), padding or 0, groups=op.groups, bias=bias
-    )
+    conv = nn.Conv2d(c_in, op.out, pair(op.k), pair(op.s), padding or 0, groups=op.groups, bias=bias)
     pad = TFSamePad(pair(op.k), pair(op.s)) if dynamic else None
     return ConvUnit(conv, norm, op.act, pad), op.out
 

@@ -12,8 +12,19 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("summary", "cost", "draw", "convert", "weights", "predict", "features", "train", "eval",
-            "export", "bench")
+COMMANDS = (
+    "summary",
+    "cost",
+    "draw",
+    "convert",
+    "weights",
+    "predict",
+    "features",
+    "train",
+    "eval",
+    "export",
+    "bench",
+)
 
 
 class UsageError(Exception):

@@ -117,9 +117,7 @@ class Concat(nn.Module):
 class ScaledResidual(nn.Module):
     """``act(shortcut(x) + scale * body(x))``. The shortcut is registered first, as in keras and timm."""
 
-    def __init__(
-        self, body: nn.Module, shortcut: nn.Module | None, scale: float | None, act: bool
-    ) -> None:
+    def __init__(self, body: nn.Module, shortcut: nn.Module | None, scale: float | None, act: bool) -> None:
         super().__init__()
         self.shortcut = shortcut
         self.body = body

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from .cost import min_input_size, output_shapes
 from .spec import NetSpec
 
 
-@lru_cache(maxsize=None)
+@cache
 def _min_size(spec: NetSpec, aux_logits: bool) -> int:
     return min_input_size(spec, aux_logits)
 
@@ -83,9 +83,7 @@ class InceptionNet(nn.Module):
             )
         h, w = int(x.shape[2]), int(x.shape[3])
         if min(h, w) < self.min_size:
-            raise ValueError(
-                f"{name} needs inputs of at least {self.min_size}x{self.min_size}; got {h}x{w}"
-            )
+            raise ValueError(f"{name} needs inputs of at least {self.min_size}x{self.min_size}; got {h}x{w}")
 
     # -- forward --------------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +92,9 @@ class InceptionNet(nn.Module):
             x = m(x)
         return x
 
-    def forward_intermediates(self, x: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward_intermediates(
+        self, x: torch.Tensor, names: list[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """The outputs of the named stages (aliases such as keras' ``mixed5`` work too)."""
         self.check_input(x)
         wanted = [self.spec.resolve(n) for n in (names or self.spec.node_names)]

@@ -46,9 +46,7 @@ def get_spec(name: str, variant: str | None = None) -> NetSpec:
     mod = _module(name)
     variant = variant or mod.DEFAULT_VARIANT
     if variant not in mod.VARIANTS:
-        raise ValueError(
-            f"{name} has no variant {variant!r}; valid variants: {', '.join(mod.VARIANTS)}"
-        )
+        raise ValueError(f"{name} has no variant {variant!r}; valid variants: {', '.join(mod.VARIANTS)}")
     return mod.VARIANTS[variant]
 
 
@@ -72,8 +70,13 @@ def create_model(
         from .weights import create_with_weights
 
         return create_with_weights(
-            name, weights, variant=variant, num_classes=num_classes, aux_logits=aux_logits,
-            in_chans=in_chans, drop_rate=drop_rate,
+            name,
+            weights,
+            variant=variant,
+            num_classes=num_classes,
+            aux_logits=aux_logits,
+            in_chans=in_chans,
+            drop_rate=drop_rate,
         )
     spec = get_spec(name, variant)
     return InceptionNet(

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal, Union
+from typing import Literal
 
-Pad = Union[int, tuple[int, int], Literal["same", "valid"]]
+Pad = int | tuple[int, int] | Literal["same", "valid"]
 Pair = tuple[int, int]
 
 
@@ -142,7 +142,7 @@ class Residual:
     act: bool = True
 
 
-Op = Union[Conv, SepConv, Pool, AdaptivePool, LRN, Act, Cat, Residual]
+Op = Conv | SepConv | Pool | AdaptivePool | LRN | Act | Cat | Residual
 
 
 def seq(*ops: Op) -> Branch:

@@ -30,6 +30,7 @@ def reduction(c3: tuple[int, int], d3: tuple[int, int]) -> Cat:
 
 pool = Pool("max", 3, s=2, ceil=True)
 
+# fmt: off
 FEATURES = (
     ("conv1", Conv(64, 7, s=2)),  # 112x112x64
     ("pool1", pool),  # 56x56x64
@@ -48,16 +49,21 @@ FEATURES = (
     ("inception_5a", inception(352, (192, 320), (160, 224), "avg", 128)),  # 7x7x1024
     ("inception_5b", inception(352, (192, 320), (192, 224), "max", 128)),  # 7x7x1024
 )
+# fmt: on
 
 VARIANTS = {
     "paper": NetSpec(
-        "bn_inception", "paper", FEATURES, Style(norm="bn", eps=1e-5), default_size=224,
+        "bn_inception",
+        "paper",
+        FEATURES,
+        Style(norm="bn", eps=1e-5),
+        default_size=224,
         drop_rate=0.0,
         paper="Ioffe & Szegedy 2015, Batch Normalization (Figure 5)",
         notes="The table's filter columns, taken as printed. Its depth column says 576 for (4c) and "
-              "(4d) and 1024 for (4e), but the columns add up to 608, 608 and 1056 (as in the "
-              "released Caffe model); the columns win. Convolutions have no bias (batch norm's shift "
-              "replaces it, Section 3); dropout removed (Section 4.2.1); pooling rounds up (Caffe).",
+        "(4d) and 1024 for (4e), but the columns add up to 608, 608 and 1056 (as in the "
+        "released Caffe model); the columns win. Convolutions have no bias (batch norm's shift "
+        "replaces it, Section 3); dropout removed (Section 4.2.1); pooling rounds up (Caffe).",
     ),
 }
 DEFAULT_VARIANT = "paper"

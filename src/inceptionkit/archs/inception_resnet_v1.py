@@ -32,27 +32,41 @@ FEATURES = (
     ("conv_4b", Conv(256, 3, s=2, p="valid")),  # 35x35x256
     *((f"block_a{i}", residual(BLOCK_A, 256, 0.17)) for i in range(1, 6)),  # 5 x
     # Figure 7, Reduction-A with k=192, l=192, m=256, n=384 (Table 1)
-    ("reduction_a", Cat([Conv(384, 3, s=2, p="valid")],
-                        [Conv(192, 1), Conv(192, 3), Conv(256, 3, s=2, p="valid")],
-                        [max3s2])),  # 17x17x896
+    (
+        "reduction_a",
+        Cat(
+            [Conv(384, 3, s=2, p="valid")],
+            [Conv(192, 1), Conv(192, 3), Conv(256, 3, s=2, p="valid")],
+            [max3s2],
+        ),
+    ),  # 17x17x896
     *((f"block_b{i}", residual(BLOCK_B, 896, 0.10)) for i in range(1, 11)),  # 10 x
     # Figure 12, Reduction-B
-    ("reduction_b", Cat([Conv(256, 1), Conv(384, 3, s=2, p="valid")],
-                        [Conv(256, 1), Conv(256, 3, s=2, p="valid")],
-                        [Conv(256, 1), Conv(256, 3), Conv(256, 3, s=2, p="valid")],
-                        [max3s2])),  # 8x8x1792
+    (
+        "reduction_b",
+        Cat(
+            [Conv(256, 1), Conv(384, 3, s=2, p="valid")],
+            [Conv(256, 1), Conv(256, 3, s=2, p="valid")],
+            [Conv(256, 1), Conv(256, 3), Conv(256, 3, s=2, p="valid")],
+            [max3s2],
+        ),
+    ),  # 8x8x1792
     *((f"block_c{i}", residual(BLOCK_C, 1792, 0.20)) for i in range(1, 6)),  # 5 x
 )
 
 VARIANTS = {
     "paper": NetSpec(
-        "inception_resnet_v1", "paper", FEATURES, Style(norm="bn", eps=1e-3), default_size=299,
+        "inception_resnet_v1",
+        "paper",
+        FEATURES,
+        Style(norm="bn", eps=1e-3),
+        default_size=299,
         drop_rate=0.2,
         paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual Connections",
         notes="The paper scales residuals by 0.1-0.3 without giving each stage's factor; we take "
-              "TF-slim's 0.17 / 0.10 / 0.20 (A / B / C). Batch norm (eps 1e-3) on the convolutions, "
-              "not on the sums (Section 3.3); the 1x1 'Linear' convolutions have a bias and no norm. "
-              "Dropout keep 0.8 (Figure 15).",
+        "TF-slim's 0.17 / 0.10 / 0.20 (A / B / C). Batch norm (eps 1e-3) on the convolutions, "
+        "not on the sums (Section 3.3); the 1x1 'Linear' convolutions have a bias and no norm. "
+        "Dropout keep 0.8 (Figure 15).",
     ),
 }
 DEFAULT_VARIANT = "paper"

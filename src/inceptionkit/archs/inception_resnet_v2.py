@@ -31,17 +31,34 @@ FEATURES = (
     ("conv_3b", Conv(80, 1, p="valid")),  # 73x73x80
     ("conv_4a", Conv(192, 3, p="valid")),  # 71x71x192
     ("pool_5a", max3s2),  # 35x35x192
-    ("mixed_5b", Cat([Conv(96, 1)], [Conv(48, 1), Conv(64, 5)], [Conv(64, 1), Conv(96, 3), Conv(96, 3)],
-                     [avg3, Conv(64, 1)])),  # 35x35x320
+    (
+        "mixed_5b",
+        Cat(
+            [Conv(96, 1)],
+            [Conv(48, 1), Conv(64, 5)],
+            [Conv(64, 1), Conv(96, 3), Conv(96, 3)],
+            [avg3, Conv(64, 1)],
+        ),
+    ),  # 35x35x320
     *((f"block35_{i}", residual(BLOCK35, 320, 0.17)) for i in range(1, 11)),  # 10 x
-    ("mixed_6a", Cat([Conv(384, 3, s=2, p="valid")],
-                     [Conv(256, 1), Conv(256, 3), Conv(384, 3, s=2, p="valid")],
-                     [max3s2])),  # 17x17x1088
+    (
+        "mixed_6a",
+        Cat(
+            [Conv(384, 3, s=2, p="valid")],
+            [Conv(256, 1), Conv(256, 3), Conv(384, 3, s=2, p="valid")],
+            [max3s2],
+        ),
+    ),  # 17x17x1088
     *((f"block17_{i}", residual(BLOCK17, 1088, 0.10)) for i in range(1, 21)),  # 20 x
-    ("mixed_7a", Cat([Conv(256, 1), Conv(384, 3, s=2, p="valid")],
-                     [Conv(256, 1), Conv(288, 3, s=2, p="valid")],
-                     [Conv(256, 1), Conv(288, 3), Conv(320, 3, s=2, p="valid")],
-                     [max3s2])),  # 8x8x2080
+    (
+        "mixed_7a",
+        Cat(
+            [Conv(256, 1), Conv(384, 3, s=2, p="valid")],
+            [Conv(256, 1), Conv(288, 3, s=2, p="valid")],
+            [Conv(256, 1), Conv(288, 3), Conv(320, 3, s=2, p="valid")],
+            [max3s2],
+        ),
+    ),  # 8x8x2080
     *((f"block8_{i}", residual(BLOCK8, 2080, 0.20)) for i in range(1, 10)),  # 9 x
     ("block8_10", residual(BLOCK8, 2080, 1.0, act=False)),  # the last one: unscaled, no ReLU
     ("conv_7b", Conv(1536, 1)),  # 8x8x1536
@@ -51,14 +68,23 @@ PAPER = "Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of R
 
 VARIANTS = {
     "timm": NetSpec(
-        "inception_resnet_v2", "timm", FEATURES, Style(norm="bn", eps=1e-3), default_size=299,
-        drop_rate=0.0, paper=PAPER,
+        "inception_resnet_v2",
+        "timm",
+        FEATURES,
+        Style(norm="bn", eps=1e-3),
+        default_size=299,
+        drop_rate=0.0,
+        paper=PAPER,
         notes="timm inception_resnet_v2: BN eps 1e-3 with scale; average pool excludes padding.",
     ),
     "keras": NetSpec(
-        "inception_resnet_v2", "keras", FEATURES,
-        Style(norm="bn_noscale", eps=1e-3, momentum=0.01, same="tf"), default_size=299,
-        drop_rate=0.0, paper=PAPER,
+        "inception_resnet_v2",
+        "keras",
+        FEATURES,
+        Style(norm="bn_noscale", eps=1e-3, momentum=0.01, same="tf"),
+        default_size=299,
+        drop_rate=0.0,
+        paper=PAPER,
         notes="keras.applications.InceptionResNetV2: batch norm without scale (gamma), eps 1e-3.",
     ),
 }

@@ -36,11 +36,15 @@ FEATURES = (
 
 VARIANTS = {
     "paper": NetSpec(
-        "inception_small", "paper", FEATURES, Style(norm="bn_noscale", eps=1e-3),
-        default_size=28, drop_rate=0.0,
+        "inception_small",
+        "paper",
+        FEATURES,
+        Style(norm="bn_noscale", eps=1e-3),
+        default_size=28,
+        drop_rate=0.0,
         paper="Zhang et al. 2017, Understanding deep learning requires rethinking generalization",
         notes="Batch norm with shift only (TF batch_norm's default), which gives the paper's "
-              "1,649,402 parameters for 10 classes.",
+        "1,649,402 parameters for 10 classes.",
     ),
 }
 DEFAULT_VARIANT = "paper"

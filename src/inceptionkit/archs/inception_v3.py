@@ -5,7 +5,7 @@ gives the stages; the module figures 5, 6, 7 and 10 give the branches), which ke
 and timm all reproduce.
 """
 
-from ..spec import Aux, AdaptivePool, Cat, Conv, NetSpec, Pool, Style
+from ..spec import AdaptivePool, Aux, Cat, Conv, NetSpec, Pool, Style
 
 avg3 = Pool("avg", 3, p="same")
 max3s2 = Pool("max", 3, s=2)
@@ -54,17 +54,24 @@ FEATURES = (
     ("mixed_5c", block_a(64)),  # 35x35x288
     ("mixed_5d", block_a(64)),  # 35x35x288
     # grid reduction, Figure 10: stride-2 conv and pooling side by side
-    ("mixed_6a", Cat([Conv(384, 3, s=2, p="valid")],
-                     [Conv(64, 1), Conv(96, 3), Conv(96, 3, s=2, p="valid")],
-                     [max3s2])),  # 17x17x768
+    (
+        "mixed_6a",
+        Cat(
+            [Conv(384, 3, s=2, p="valid")], [Conv(64, 1), Conv(96, 3), Conv(96, 3, s=2, p="valid")], [max3s2]
+        ),
+    ),  # 17x17x768
     ("mixed_6b", block_c(128)),
     ("mixed_6c", block_c(160)),
     ("mixed_6d", block_c(160)),
     ("mixed_6e", block_c(192)),  # 17x17x768
-    ("mixed_7a", Cat([Conv(192, 1), Conv(320, 3, s=2, p="valid")],
-                     [Conv(192, 1), Conv(192, (1, 7)), Conv(192, (7, 1)),
-                      Conv(192, 3, s=2, p="valid")],
-                     [max3s2])),  # 8x8x1280
+    (
+        "mixed_7a",
+        Cat(
+            [Conv(192, 1), Conv(320, 3, s=2, p="valid")],
+            [Conv(192, 1), Conv(192, (1, 7)), Conv(192, (7, 1)), Conv(192, 3, s=2, p="valid")],
+            [max3s2],
+        ),
+    ),  # 8x8x1280
     ("mixed_7b", block_e()),  # 8x8x2048
     ("mixed_7c", block_e()),  # 8x8x2048
 )
@@ -72,13 +79,32 @@ FEATURES = (
 # The auxiliary classifier on the 17x17 grid (Figure 8), with batch norm as in the paper's
 # "BN-auxiliary" and torchvision: 5x5/3 average pool, 1x1 conv 128, 5x5 conv 768, classifier.
 AUX = (
-    Aux("aux", after="mixed_6e", loss_weight=0.4,
-        ops=(Pool("avg", 5, s=3), Conv(128, 1), Conv(768, 5, p="valid"), AdaptivePool(1))),
+    Aux(
+        "aux",
+        after="mixed_6e",
+        loss_weight=0.4,
+        ops=(Pool("avg", 5, s=3), Conv(128, 1), Conv(768, 5, p="valid"), AdaptivePool(1)),
+    ),
 )
 
-KERAS_NAMES = tuple((f"mixed{i}", n) for i, n in enumerate(
-    ["mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a", "mixed_6b", "mixed_6c", "mixed_6d",
-     "mixed_6e", "mixed_7a", "mixed_7b", "mixed_7c"]))
+KERAS_NAMES = tuple(
+    (f"mixed{i}", n)
+    for i, n in enumerate(
+        [
+            "mixed_5b",
+            "mixed_5c",
+            "mixed_5d",
+            "mixed_6a",
+            "mixed_6b",
+            "mixed_6c",
+            "mixed_6d",
+            "mixed_6e",
+            "mixed_7a",
+            "mixed_7b",
+            "mixed_7c",
+        ]
+    )
+)
 
 PAPER = "Szegedy et al. 2015, Rethinking the Inception Architecture for Computer Vision"
 
@@ -86,19 +112,31 @@ VARIANTS = {
     # torchvision and timm: BN with scale, eps 1e-3; the pool branches average over padded zeros
     # too (F.avg_pool2d's default count_include_pad=True); dropout 0.5 before the classifier.
     "torchvision": NetSpec(
-        "inception_v3", "torchvision", FEATURES, Style(norm="bn", eps=1e-3, avg_include_pad=True),
-        default_size=299, drop_rate=0.5, aux=AUX, paper=PAPER, aliases=KERAS_NAMES,
+        "inception_v3",
+        "torchvision",
+        FEATURES,
+        Style(norm="bn", eps=1e-3, avg_include_pad=True),
+        default_size=299,
+        drop_rate=0.5,
+        aux=AUX,
+        paper=PAPER,
+        aliases=KERAS_NAMES,
         notes="torchvision.models.inception_v3 and timm inception_v3: BN(eps=1e-3) with scale; "
-              "average pools count padded zeros; dropout 0.5.",
+        "average pools count padded zeros; dropout 0.5.",
     ),
     # keras.applications.InceptionV3: BatchNormalization(scale=False, eps=1e-3, momentum=0.99);
     # AveragePooling2D(padding="same") ignores padded zeros; no dropout; no auxiliary head.
     "keras": NetSpec(
-        "inception_v3", "keras", FEATURES,
+        "inception_v3",
+        "keras",
+        FEATURES,
         Style(norm="bn_noscale", eps=1e-3, momentum=0.01, same="tf", avg_include_pad=False),
-        default_size=299, drop_rate=0.0, paper=PAPER, aliases=KERAS_NAMES,
+        default_size=299,
+        drop_rate=0.0,
+        paper=PAPER,
+        aliases=KERAS_NAMES,
         notes="keras.applications.InceptionV3: batch norm without scale (gamma), eps 1e-3; "
-              "average pools exclude padding; no dropout, no auxiliary classifier.",
+        "average pools exclude padding; no dropout, no auxiliary classifier.",
     ),
 }
 VARIANTS["timm"] = VARIANTS["torchvision"].with_(variant="timm")

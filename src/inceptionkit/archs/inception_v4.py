@@ -12,8 +12,13 @@ STEM = (
     ("conv_2a", Conv(32, 3, p="valid")),  # 147x147x32
     ("conv_2b", Conv(64, 3)),  # 147x147x64
     ("mixed_3a", Cat([max3s2], [Conv(96, 3, s=2, p="valid")])),  # 73x73x160
-    ("mixed_4a", Cat([Conv(64, 1), Conv(96, 3, p="valid")],
-                     [Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), Conv(96, 3, p="valid")])),
+    (
+        "mixed_4a",
+        Cat(
+            [Conv(64, 1), Conv(96, 3, p="valid")],
+            [Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), Conv(96, 3, p="valid")],
+        ),
+    ),
     ("mixed_5a", Cat([Conv(192, 3, s=2, p="valid")], [max3s2])),  # 35x35x384
 )
 
@@ -26,9 +31,9 @@ INCEPTION_A = Cat(
 )
 
 # Figure 7: Reduction-A with k=192, l=224, m=256, n=384 (Table 1)
-REDUCTION_A = Cat([Conv(384, 3, s=2, p="valid")],
-                  [Conv(192, 1), Conv(224, 3), Conv(256, 3, s=2, p="valid")],
-                  [max3s2])
+REDUCTION_A = Cat(
+    [Conv(384, 3, s=2, p="valid")], [Conv(192, 1), Conv(224, 3), Conv(256, 3, s=2, p="valid")], [max3s2]
+)
 
 # Figure 5: Inception-B, for the 17x17 grid
 INCEPTION_B = Cat(
@@ -39,9 +44,11 @@ INCEPTION_B = Cat(
 )
 
 # Figure 8: Reduction-B
-REDUCTION_B = Cat([Conv(192, 1), Conv(192, 3, s=2, p="valid")],
-                  [Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, s=2, p="valid")],
-                  [max3s2])
+REDUCTION_B = Cat(
+    [Conv(192, 1), Conv(192, 3, s=2, p="valid")],
+    [Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, s=2, p="valid")],
+    [max3s2],
+)
 
 # Figure 6: Inception-C, for the 8x8 grid
 INCEPTION_C = Cat(
@@ -62,13 +69,18 @@ FEATURES = (
 
 VARIANTS = {
     "timm": NetSpec(
-        "inception_v4", "timm", FEATURES, Style(norm="bn", eps=1e-3), default_size=299,
+        "inception_v4",
+        "timm",
+        FEATURES,
+        Style(norm="bn", eps=1e-3),
+        default_size=299,
         drop_rate=0.0,
         paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual Connections",
         notes="timm inception_v4 (ported from TF-slim): BN eps 1e-3 with scale; average pools "
-              "exclude padding; the paper's 20% dropout is left to the user (timm's default is 0).",
+        "exclude padding; the paper's 20% dropout is left to the user (timm's default is 0).",
     ),
 }
-VARIANTS["paper"] = VARIANTS["timm"].with_(variant="paper", drop_rate=0.2,
-                                           notes="As timm, with the paper's dropout (keep 0.8).")
+VARIANTS["paper"] = VARIANTS["timm"].with_(
+    variant="paper", drop_rate=0.2, notes="As timm, with the paper's dropout (keep 0.8)."
+)
 DEFAULT_VARIANT = "timm"

@@ -37,16 +37,26 @@ PAPER = "Chollet 2016, Xception: Deep Learning with Depthwise Separable Convolut
 
 VARIANTS = {
     "keras": NetSpec(
-        "xception", "keras", FEATURES, Style(norm="bn", eps=1e-3, momentum=0.01, same="tf"),
-        default_size=299, drop_rate=0.0, paper=PAPER,
+        "xception",
+        "keras",
+        FEATURES,
+        Style(norm="bn", eps=1e-3, momentum=0.01, same="tf"),
+        default_size=299,
+        drop_rate=0.0,
+        paper=PAPER,
         notes="keras.applications.Xception: BN eps 1e-3; 'same' max pooling pads TensorFlow's way "
-              "(at 74x74 the odd pixel is padded at the bottom/right only).",
+        "(at 74x74 the odd pixel is padded at the bottom/right only).",
     ),
     "timm": NetSpec(
-        "xception", "timm", FEATURES, Style(norm="bn", eps=1e-5, same="symmetric"),
-        default_size=299, drop_rate=0.0, paper=PAPER,
+        "xception",
+        "timm",
+        FEATURES,
+        Style(norm="bn", eps=1e-5, same="symmetric"),
+        default_size=299,
+        drop_rate=0.0,
+        paper=PAPER,
         notes="timm legacy_xception (Cadene's port of the keras weights): same parameters as keras, "
-              "but BN eps 1e-5 and max pools padded by 1 on every side.",
+        "but BN eps 1e-5 and max pools padded by 1 on every side.",
     ),
 }
 DEFAULT_VARIANT = "keras"

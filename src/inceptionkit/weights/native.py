@@ -53,7 +53,9 @@ def atomic_write(path: str | Path, write) -> None:
 def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str] | None = None) -> None:
     """Save ``model`` (an InceptionNet) with ``meta`` in inceptionkit's format, atomically."""
     classes = meta.classes
-    classes_text = "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes)
+    classes_text = (
+        "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes)
+    )
     metadata = {
         "format": MAGIC,
         "arch": model.spec.arch,
@@ -84,8 +86,17 @@ def read_native_metadata(path: str | Path) -> dict[str, str] | None:
 def meta_from_metadata(md: dict[str, str]) -> WeightMeta:
     classes_text = md.get("classes", "null")
     classes = imagenet_categories() if classes_text == "imagenet1k" else json.loads(classes_text)
-    known = {"format", "arch", "variant", "num_classes", "in_chans", "aux_logits", "preprocess",
-             "classes", "source"}
+    known = {
+        "format",
+        "arch",
+        "variant",
+        "num_classes",
+        "in_chans",
+        "aux_logits",
+        "preprocess",
+        "classes",
+        "source",
+    }
     return WeightMeta(
         preprocess=Preprocess.from_json(md["preprocess"]),
         classes=classes,
@@ -104,8 +115,11 @@ def load_native(path: str | Path, *, device: str | torch.device = "cpu"):
     if md is None:
         raise ValueError(f"{path}: not an inceptionkit weight file (no inceptionkit metadata)")
     model = create_model(
-        md["arch"], variant=md["variant"], num_classes=int(md["num_classes"]),
-        in_chans=int(md.get("in_chans", 3)), aux_logits=md.get("aux_logits") == "true",
+        md["arch"],
+        variant=md["variant"],
+        num_classes=int(md["num_classes"]),
+        in_chans=int(md.get("in_chans", 3)),
+        aux_logits=md.get("aux_logits") == "true",
     )
     state = load_file(str(path), device=str(device))
     model.load_state_dict(state, strict=True)

@@ -19,6 +19,7 @@ from .spec import (
     Conv,
     NetSpec,
     Op,
+    Pad,
     Pool,
     Residual,
     SepConv,
@@ -31,7 +32,11 @@ Shape = tuple[int, int, int]  # (C, H, W)
 
 
 class InputTooSmall(ValueError):
-    """The input is too small for the network: a spatial size would reach zero."""
+    """The input does not fit the network: a spatial size would reach zero."""
+
+
+class ShapeMismatch(InputTooSmall):
+    """The input is large enough, but the branches of a block disagree on their output size."""
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Row:
     macs: int = 0
     weights: int = 0  # kernel weights only (what the GoogLeNet paper's "params" column counts)
     block: str = ""
+    layers: int = 1  # keras layers the row stands for (more than one for a block's row)
 
     @property
     def non_trainable(self) -> int:
@@ -97,8 +103,17 @@ def _(op: Conv, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     has_norm = op.norm and style.norm is not None
     bias = (not has_norm) if op.bias is None else op.bias
     params = weights + (op.out if bias else 0)
-    out = t.add(Row(name, f"Conv{kh}x{kw}/{pair(op.s)[0]}", (op.out, oh, ow), params, params,
-                    macs=oh * ow * weights, weights=weights))
+    out = t.add(
+        Row(
+            name,
+            f"Conv{kh}x{kw}/{pair(op.s)[0]}",
+            (op.out, oh, ow),
+            params,
+            params,
+            macs=oh * ow * weights,
+            weights=weights,
+        )
+    )
     if has_norm:
         _norm_rows(t, name, out, style)
     if op.act:
@@ -112,8 +127,17 @@ def _(op: SepConv, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     (oh, ow), _ = window_hw((h, w), op.k, op.s, op.p, style.same)
     weights = c * op.k * op.k + c * op.out
     macs = oh * ow * c * op.k * op.k + oh * ow * c * op.out
-    out = t.add(Row(name, f"SepConv{op.k}x{op.k}/{op.s}", (op.out, oh, ow), weights, weights,
-                    macs=macs, weights=weights))
+    out = t.add(
+        Row(
+            name,
+            f"SepConv{op.k}x{op.k}/{op.s}",
+            (op.out, oh, ow),
+            weights,
+            weights,
+            macs=macs,
+            weights=weights,
+        )
+    )
     if op.norm:
         _norm_rows(t, name, out, style)
     if op.act:
@@ -154,7 +178,7 @@ def trace_branch(ops: tuple[Op, ...], shape: Shape, style: Style, name: str, t: 
 def _(op: Cat, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     outs = [trace_branch(b, shape, style, f"{name}.b{i}", t) for i, b in enumerate(op.branches)]
     if len({o[1:] for o in outs}) != 1:
-        raise InputTooSmall(f"branches of {name} disagree on the output size: {outs}")
+        raise ShapeMismatch(f"branches of {name} disagree on the output size: {outs}")
     if len(outs) == 1:  # a single branch is no concatenation
         return outs[0]
     return t.add(Row(name, "Concat", (sum(o[0] for o in outs), *outs[0][1:])))
@@ -165,7 +189,7 @@ def _(op: Residual, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     skip = trace_branch(op.shortcut, shape, style, f"{name}.shortcut", t) if op.shortcut else shape
     out = trace_branch(op.body, shape, style, f"{name}.body", t)
     if out != skip:
-        raise InputTooSmall(f"residual {name}: body gives {out}, shortcut {skip}")
+        raise ShapeMismatch(f"residual {name}: body gives {out}, shortcut {skip}")
     t.add(Row(name, "Add" if op.scale is None else f"ScaleAdd({op.scale})", out))
     if op.act:
         t.add(Row(f"{name}_relu", "ReLU", out))
@@ -211,8 +235,17 @@ def _trace_aux(aux, shape: Shape, style: Style, num_classes: int, t: Trace) -> N
     shape = trace_branch(aux.ops, shape, style, aux.name, t)
     n = shape[0] * shape[1] * shape[2]
     for i, width in enumerate((*aux.hidden, num_classes)):
-        t.add(Row(f"{aux.name}.fc{i + 1}", "Linear", (width, 1, 1), n * width + width,
-                  n * width + width, n * width, n * width))
+        t.add(
+            Row(
+                f"{aux.name}.fc{i + 1}",
+                "Linear",
+                (width, 1, 1),
+                n * width + width,
+                n * width + width,
+                n * width,
+                n * width,
+            )
+        )
         n = width
     _tag(t.rows[start:], aux.name)
 
@@ -248,3 +281,117 @@ def min_input_size(spec: NetSpec, aux_logits: bool = False) -> int:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
     return lo
+
+
+# ---------------------------------------------------------------------------------------------
+# The bottleneck calculator: one convolution, optionally behind a 1x1 reduction
+# ---------------------------------------------------------------------------------------------
+
+HWC = tuple[int, int, int]  # (H, W, C): how the seed and the papers write a feature map
+
+
+@dataclass(frozen=True)
+class ConvStage:
+    """One convolution of :func:`conv_cost`, with shapes written (H, W, C)."""
+
+    name: str
+    op: Conv
+    input_hwc: HWC
+    output_hwc: HWC
+    macs: int
+    weights: int
+
+    def as_dict(self) -> dict:
+        kh, kw = pair(self.op.k)
+        return {
+            "name": self.name,
+            "kernel": [kh, kw],
+            "filters": self.op.out,
+            "input": list(self.input_hwc),
+            "output": list(self.output_hwc),
+            "macs": self.macs,
+            "weights": self.weights,
+        }
+
+
+@dataclass(frozen=True)
+class ConvCost:
+    """The stages of a convolution (a 1x1 ``reduce`` stage first, if any) and what they cost.
+
+    ``direct_macs`` is the cost of the same convolution applied to the input without the reduction.
+    """
+
+    stages: tuple[ConvStage, ...]
+    direct_macs: int
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.stages)
+
+    @property
+    def weights(self) -> int:
+        return sum(s.weights for s in self.stages)
+
+    @property
+    def ratio(self) -> float:
+        """How many times fewer multiplications than the direct convolution."""
+        return self.direct_macs / self.macs
+
+    def as_dict(self) -> dict:
+        return {
+            "input": list(self.stages[0].input_hwc),
+            "output": list(self.stages[-1].output_hwc),
+            "direct_macs": self.direct_macs,
+            "stages": [s.as_dict() for s in self.stages],
+            "macs": self.macs,
+            "weights": self.weights,
+            "ratio": self.ratio,
+        }
+
+
+def conv_cost(
+    input_hwc: HWC,
+    filters: int,
+    kernel: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: Pad = "same",
+    groups: int = 1,
+    reduce: int | None = None,
+) -> ConvCost:
+    """Multiplications of a convolution on an (H, W, C) input, with the seed's formula.
+
+    ``reduce=n`` puts a 1x1 convolution to ``n`` channels in front (the bottleneck):
+    ``conv_cost((28, 28, 192), 32, 5, reduce=16)`` costs 12,443,648 multiplications where the
+    direct 5x5 convolution costs 120,422,400.
+    """
+    h, w, c = input_hwc
+    if min(h, w, c, filters) <= 0 or (reduce is not None and reduce <= 0):
+        raise ValueError(f"sizes must be positive: input {h}x{w}x{c}, filters {filters}, reduce {reduce}")
+    main = Conv(filters, kernel, stride, padding, act=False, norm=False, bias=False, groups=groups)
+    direct = _trace_convs((("conv", main),), (c, h, w))
+    if reduce is None:
+        return ConvCost(direct, direct[0].macs)
+    reduction = Conv(reduce, 1, act=False, norm=False, bias=False)
+    return ConvCost(_trace_convs((("reduce", reduction), ("conv", main)), (c, h, w)), direct[0].macs)
+
+
+def _trace_convs(convs: tuple[tuple[str, Conv], ...], shape: Shape) -> tuple[ConvStage, ...]:
+    stages = []
+    for name, op in convs:
+        if shape[0] % op.groups or op.out % op.groups:
+            raise ValueError(
+                f"{name}: {shape[0]} input and {op.out} output channels "
+                f"are not both divisible by groups={op.groups}"
+            )
+        t = Trace()
+        out = trace_op(op, shape, Style(norm=None), name, t)
+        (row,) = t.rows
+        stages.append(ConvStage(name, op, _hwc(shape), _hwc(out), row.macs, row.weights))
+        shape = out
+    return tuple(stages)
+
+
+def _hwc(shape: Shape) -> HWC:
+    c, h, w = shape
+    return h, w, c

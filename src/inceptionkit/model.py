@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import torch
 from torch import nn
 
 from .build import AuxHead, build_features
-from .cost import min_input_size, output_shapes
+from .cost import InputTooSmall, min_input_size, output_shapes, trace
 from .spec import NetSpec
 
 
 @cache
 def _min_size(spec: NetSpec, aux_logits: bool) -> int:
     return min_input_size(spec, aux_logits)
+
+
+@lru_cache(maxsize=1024)
+def _size_error(spec: NetSpec, aux_logits: bool, h: int, w: int) -> str | None:
+    """Why an (h, w) input does not fit, or None: the analytic trace decides, before any compute."""
+    need = _min_size(spec, aux_logits)
+    if min(h, w) < need:
+        return f"needs inputs of at least {need}x{need}; got {h}x{w}"
+    try:
+        trace(spec, (h, w), num_classes=1, aux_logits=aux_logits)
+    except InputTooSmall as e:
+        return f"cannot take a {h}x{w} input: {e}"
+    return None
 
 
 class InceptionNet(nn.Module):
@@ -81,9 +94,9 @@ class InceptionNet(nn.Module):
             raise ValueError(
                 f"{name} takes {self.in_chans} input channels; got {x.shape[1]} (shape {tuple(x.shape)})"
             )
-        h, w = int(x.shape[2]), int(x.shape[3])
-        if min(h, w) < self.min_size:
-            raise ValueError(f"{name} needs inputs of at least {self.min_size}x{self.min_size}; got {h}x{w}")
+        error = _size_error(self.spec, self.aux_logits, int(x.shape[2]), int(x.shape[3]))
+        if error:
+            raise ValueError(f"{name} {error}")
 
     # -- forward --------------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,11 +20,15 @@ def inception(c1: int, c3: tuple[int, int], d3: tuple[int, int], pool: str, proj
 
 
 def reduction(c3: tuple[int, int], d3: tuple[int, int]) -> Cat:
-    """Stride 2, no 1x1 branch, max pool with pass-through."""
+    """Stride 2, no 1x1 branch, max pool with pass-through.
+
+    Convolutions and pool are all padded by 1 so the branches agree at every input size (a
+    ceil-mode unpadded pool, as in the Caffe model, agrees with them only for even sizes).
+    """
     return Cat(
         [Conv(c3[0], 1), Conv(c3[1], 3, s=2, p=1)],
         [Conv(d3[0], 1), Conv(d3[1], 3), Conv(d3[1], 3, s=2, p=1)],
-        [Pool("max", 3, s=2, ceil=True)],
+        [Pool("max", 3, s=2, p=1)],
     )
 
 

@@ -1,0 +1,39 @@
+"""``inceptionkit summary``: the keras-style table (or JSON) of a model, with MACs per layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from rich.console import Console
+
+from ..summary import summarize
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "summary",
+        help="layers, output shapes, parameters and multiplications of a model",
+        description="Layers (or blocks), output shapes, parameters and multiplications (MACs), "
+        "computed from the spec without running the network. Table shapes are H×W×C; "
+        "JSON shapes are [C, H, W].",
+    )
+    p.add_argument("name", help="architecture, e.g. inception_v3")
+    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
+    p.add_argument("--input-size", type=int, metavar="N", help="square input size (default: the model's)")
+    p.add_argument("--by", choices=("layer", "block"), default="layer", help="one row per layer or per block")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    s = summarize(args.name, args.variant, args.input_size, by=args.by)
+    if args.format == "json":
+        print(json.dumps(s.as_dict(), indent=2))
+    else:
+        # a pipe gets 120 columns, not rich's 80, so that names are not folded
+        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+        Console(width=120 if piped else None).print(s)
+    return 0

@@ -2,17 +2,25 @@
 
 from .cost import conv_cost
 from .model import InceptionNet
+from .predict import extract_features, predict
 from .registry import create_model, default_variant, get_spec, list_models, list_variants
 from .summary import summarize
+from .train import TrainConfig, TrainResult, benchmark_training, train
 
 __all__ = [
     "InceptionNet",
     "conv_cost",
     "create_model",
     "default_variant",
+    "extract_features",
     "get_spec",
     "list_models",
     "list_variants",
+    "TrainConfig",
+    "TrainResult",
+    "benchmark_training",
+    "train",
+    "predict",
     "summarize",
 ]
 __version__ = "0.1.0"

@@ -1,17 +1,35 @@
-"""Weights: inceptionkit's own format, plus (see the weights issue) keras, torchvision and timm files."""
+"""Weights: inceptionkit's own format, keras / torchvision / timm files, and published weight sets.
 
+``create_model(name, weights=PATH_or_TAG)`` goes through :func:`create_with_weights`; the CLI's
+``convert`` and ``weights`` commands use the same functions.
+"""
+
+from .formats import WeightsError, detect_format
+from .hub import (
+    WeightSet,
+    cache_dir,
+    download,
+    get_weight_set,
+    list_weights,
+    register_weight_set,
+)
+from .load import create_with_weights, load_pretrained
 from .native import WeightMeta, atomic_write, load_native, read_native_metadata, save_native
 
-__all__ = ["WeightMeta", "atomic_write", "load_native", "read_native_metadata", "save_native",
-           "create_with_weights"]
-
-
-def create_with_weights(name, weights, **kwargs):
-    """Build ``name`` and load ``weights`` (a file path or a published tag). Extended by the loaders."""
-    md = read_native_metadata(weights)
-    if md is None:
-        raise ValueError(f"{weights}: unrecognised weight file")
-    model = load_native(weights)
-    if model.spec.arch != name:
-        raise ValueError(f"{weights} holds {model.spec.arch}, not {name}")
-    return model
+__all__ = [
+    "WeightMeta",
+    "WeightSet",
+    "WeightsError",
+    "atomic_write",
+    "cache_dir",
+    "create_with_weights",
+    "detect_format",
+    "download",
+    "get_weight_set",
+    "list_weights",
+    "load_native",
+    "load_pretrained",
+    "read_native_metadata",
+    "register_weight_set",
+    "save_native",
+]

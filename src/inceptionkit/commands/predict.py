@@ -1,0 +1,168 @@
+"""``inceptionkit predict``: the most likely classes of image files and folders, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..cli import UsageError
+from ..model import InceptionNet
+from ..predict import Prediction, cached_tag, default_preprocess, load_model, predict
+from ..preprocess import Preprocess
+from ..registry import get_spec
+
+
+def positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The images, the model and its weights, and how to run it: shared with ``features``."""
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="image files or folders (searched recursively): JPEG, PNG, WebP, BMP, GIF, TIFF",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="architecture, e.g. inception_v3 (optional with an inceptionkit file, which names its model)",
+    )
+    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the weights' own)")
+    p.add_argument("--weights", metavar="W", help="a weight file or a published tag")
+    p.add_argument(
+        "--checkpoint", metavar="FILE", help="an inceptionkit checkpoint, e.g. RUN/best.safetensors"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="B")
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        metavar="N",
+        help="background processes decoding images (default: min(4, CPUs); 0: none)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (torch engine)")
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse larger images as decompression bombs (default: PIL's, 89,478,485)",
+    )
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
+def model_from_args(args: argparse.Namespace) -> InceptionNet:
+    """The model named by ``--model``/``--variant`` with ``--weights`` or ``--checkpoint`` loaded
+    (or, with neither, a published weight set already in the download cache)."""
+    if args.weights and args.checkpoint:
+        raise UsageError("give --weights or --checkpoint, not both")
+    weights = args.checkpoint or args.weights
+    if weights is None and args.model is None:
+        raise UsageError("give --model NAME with --weights W, or --checkpoint FILE")
+    if weights is None and (weights := cached_tag(args.model, args.variant)):
+        print(f"inceptionkit {args.command}: using the cached weights {weights}", file=sys.stderr)
+    return load_model(args.model, weights, variant=args.variant)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="classify images with a model and its weights",
+        description="The most likely classes of each image, with the preprocessing and class names that "
+        "come with the weights. Files that cannot be read are reported in their place; the "
+        "exit code is 0 when every image was classified, 1 when some failed, 2 for usage errors.",
+    )
+    add_input_arguments(p)
+    p.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes per image (default 5)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--engine",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="onnxruntime: export the model once (cached) or run --onnx FILE",
+    )
+    p.add_argument(
+        "--onnx",
+        metavar="FILE",
+        help="an ONNX file to run (with --engine onnxruntime); one "
+        "without inceptionkit metadata takes its preprocessing from --model/--weights, or "
+        "Inception-v3's (299 px, crop 87.5%%, pixels to [-1, 1])",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    classifier, preprocess = _classifier(args)
+    results = predict(
+        classifier,
+        args.paths,
+        preprocess=preprocess,
+        top=args.top,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device if args.engine == "torch" else None,
+        max_pixels=args.max_pixels,
+    )
+    if any(r.top and r.top[0].label is None for r in results):
+        print(
+            "inceptionkit predict: no class names come with these weights: showing class indices",
+            file=sys.stderr,
+        )
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        Console().print(_table(results))
+    return 1 if any(r.error for r in results) else 0
+
+
+def _classifier(args: argparse.Namespace):
+    """``(model or runner, preprocessing override)`` for the chosen engine."""
+    if args.engine == "torch":
+        if args.onnx:
+            raise UsageError("--onnx FILE runs with --engine onnxruntime")
+        return model_from_args(args), None
+    if args.device != "cpu":
+        raise UsageError("the onnxruntime engine runs on the CPU; drop --device")
+    from .. import export
+
+    if args.onnx is None:
+        return export.OnnxRunner(export.ensure_onnx(model_from_args(args))), None
+    runner = export.OnnxRunner(args.onnx)
+    return runner, None if runner.preprocess else _fallback_preprocess(args)
+
+
+def _fallback_preprocess(args: argparse.Namespace) -> Preprocess:
+    if args.weights or args.checkpoint:
+        return model_from_args(args).weight_meta.preprocess
+    return default_preprocess(get_spec(args.model, args.variant) if args.model else None)
+
+
+def _table(results: list[Prediction]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("image", overflow="fold")  # long paths break, never lose their end
+    for name, justify in (("#", "right"), ("class", "left"), ("index", "right"), ("probability", "right")):
+        table.add_column(name, justify=justify)
+    for r in results:
+        path = escape(r.path or "")
+        if r.error is not None:
+            table.add_row(path, "", f"[red]error: {escape(r.error)}[/red]", "", "", end_section=True)
+            continue
+        for rank, g in enumerate(r.top or [], 1):
+            table.add_row(
+                path if rank == 1 else "",
+                str(rank),
+                escape(g.label or ""),
+                str(g.index),
+                f"{g.probability:.4f}",
+                end_section=rank == len(r.top),
+            )
+    return table

@@ -1,0 +1,64 @@
+"""``inceptionkit weights``: the published weight sets (``list``) and fetching them (``download``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+
+from ..preprocess import Preprocess
+from ..weights import cache_dir, download, get_weight_set, list_weights
+from ..weights.hub import cached_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "weights",
+        help="published weight sets: list them, download them into the cache",
+        description="Published weight sets (keras.applications, torchvision, timm) with their URL, "
+        "checksum, variant and preprocessing. Downloads go to $INCEPTIONKIT_CACHE, else "
+        "$XDG_CACHE_HOME/inceptionkit, else ~/.cache/inceptionkit.",
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = sub.add_parser("list", help="the published weight sets")
+    ls.add_argument("--model", metavar="NAME", help="only those of this architecture")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(func=run_list)
+    dl = sub.add_parser("download", help="download (and verify) weight sets into the cache")
+    dl.add_argument("tags", nargs="+", metavar="TAG")
+    dl.set_defaults(func=run_download)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    sets = list_weights(args.model)
+    if args.format == "json":
+        rows = [{**asdict(ws), "arch": ws.arch, "preprocess": asdict(ws.preprocess),
+                 "cached": str(cached_path(ws)) if cached_path(ws).is_file() else None} for ws in sets]
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"published weights (cache: {cache_dir()})")
+    for col in ("tag", "variant", "checksum", "preprocessing", "cached"):
+        table.add_column(col)
+    for ws in sets:
+        table.add_row(ws.tag, ws.variant, ws.checksum or "none published", _recipe(ws.preprocess),
+                      "yes" if cached_path(ws).is_file() else "")
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ  # pipes get 140 columns, not 80
+    Console(width=140 if piped else None).print(table)
+    return 0
+
+
+def _recipe(pre: Preprocess) -> str:
+    size = f"{pre.size}x{pre.size}" if pre.crop_pct is None else f"resize {pre.resize_size}, crop {pre.size}"
+    scale = "to [-1, 1]" if pre.mean == pre.std == (0.5, 0.5, 0.5) else f"mean {pre.mean}, std {pre.std}"
+    return f"{size}, {pre.interpolation}, {scale}"
+
+
+def run_download(args: argparse.Namespace) -> int:
+    for ws in [get_weight_set(t) for t in args.tags]:  # every tag checked before the first download
+        print(f"{ws.tag}: {download(ws)}")
+    return 0

@@ -1,0 +1,209 @@
+"""``create_model(name, weights=...)``: any supported file or published tag into the right variant.
+
+The format comes from the file's content (:func:`~inceptionkit.weights.formats.detect_format`):
+
+- HDF5: a keras weight file, legacy or keras 3 layout (:mod:`.keras`), mapped by layer order and type;
+- safetensors with inceptionkit metadata: our own format;
+- other safetensors, and ``torch.save`` files: a torchvision or timm state dict, mapped by tensor
+  order and shape (:mod:`.mapping`). safetensors files keep no order, so theirs is taken from the
+  implementation that named the tensors: ours, or a reference (timm, torchvision) that is installed.
+
+Without a ``variant``, keras files take the ``keras`` variant and state dicts the first other
+variant (the architecture's default first) whose shapes they fit; the choice is logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..model import InceptionNet
+from ..preprocess import Preprocess, imagenet_categories
+from ..registry import default_variant, get_spec, list_models, list_variants
+from .formats import WeightsError, check_file, detect_format, read_safetensors, read_torch
+from .hub import WEIGHT_SETS, WeightSet, default_weight_set, download, list_weights
+from .keras import keras_found, read_keras
+from .mapping import load_found, match, order_by_names, source_classes, source_leaves, template
+from .native import MAGIC, WeightMeta, meta_from_metadata
+
+log = logging.getLogger("inceptionkit.weights")
+
+
+@dataclass
+class Source:
+    """What a weight file provides for one variant: our tensors, and how we got them."""
+
+    found: dict[str, torch.Tensor]
+    variant: str
+    kind: str  # "keras legacy HDF5", "keras 3 .weights.h5", "PyTorch state dict", ...
+    meta: WeightMeta | None = None  # inceptionkit files carry their own
+    chosen: str = ""  # why this variant, when the caller named none
+
+
+def resolve(weights: str | Path) -> tuple[Path, WeightSet | None]:
+    """The local file for ``weights`` (a path, or a published tag: downloaded into the cache)."""
+    p = Path(weights)
+    if p.exists():
+        return check_file(p), None
+    if str(weights) in WEIGHT_SETS:
+        ws = WEIGHT_SETS[str(weights)]
+        return download(ws), ws
+    raise WeightsError(f"{weights}: no such file, and no published weights of that name "
+                       "(`inceptionkit weights list` shows them)")
+
+
+def _variants_for_state_dicts(name: str) -> list[str]:
+    """Default variant first; keras variants last (their BN says keras, not torchvision or timm)."""
+    return sorted(list_variants(name), key=lambda v: (v == "keras", v != default_variant(name)))
+
+
+def _all_specs() -> Iterator:
+    for arch in list_models():
+        for v in list_variants(arch):
+            yield get_spec(arch, v)
+
+
+def _fits_keras(spec, stored) -> bool:
+    try:
+        return keras_found(spec, stored)[0] is not None
+    except ValueError:  # no keras graph for this spec (LRN, adaptive pooling)
+        return False
+
+
+def _suggestion(fits: list[str]) -> str:
+    return f"; it fits {', '.join(fits)}" if fits else "; it fits no model or variant here"
+
+
+def _from_keras(name: str, path: Path, variant: str | None) -> Source:
+    layout, stored = read_keras(path)
+    kind = "keras legacy HDF5" if layout == "legacy" else "keras 3 .weights.h5"
+    if variant is None and "keras" not in list_variants(name):
+        fits = [f"{s.arch} ({s.variant})" for s in _all_specs() if s.variant == "keras" and _fits_keras(s, stored)]
+        raise WeightsError(f"{path}: a {kind} file, and {name} has no keras variant{_suggestion(fits)}")
+    spec = get_spec(name, variant or "keras")
+    found, misfit = keras_found(spec, stored)
+    if found is None:
+        fits = [f"{s.arch} ({s.variant})" for s in _all_specs() if s != spec and _fits_keras(s, stored)]
+        raise WeightsError(f"{path}: does not fit {name} ({spec.variant}): {misfit}{_suggestion(fits)}")
+    return Source(found, spec.variant, kind, chosen="" if variant else "a keras file")
+
+
+def _reference_keys(ref: str) -> list[str] | None:
+    """The state-dict keys, in order, of a reference implementation ("timm:name"), if installed."""
+    lib, _, model_name = ref.partition(":")
+    try:
+        module = importlib.import_module(lib)
+    except ImportError:
+        return None
+    with torch.device("meta"):
+        if lib == "torchvision":
+            model = getattr(module.models, model_name)(weights=None, aux_logits=True, init_weights=False)
+        else:
+            model = module.create_model(model_name, pretrained=False,
+                                        **({"aux_logits": True} if model_name == "inception_v3" else {}))
+    return list(model.state_dict())
+
+
+def _name_orders(name: str) -> Iterator[list[str]]:
+    for v in list_variants(name):
+        yield list(template(get_spec(name, v)).state_dict())
+    for ref in dict.fromkeys(ws.reference for ws in list_weights(name) if ws.reference):
+        keys = _reference_keys(ref)
+        if keys is not None:
+            yield keys
+
+
+def _from_state_dict(name: str, path: Path, state, kind: str, variant: str | None) -> Source:
+    leaves = source_leaves(state)
+    candidates = [variant] if variant else _variants_for_state_dicts(name)
+    first = None
+    for v in candidates:
+        m = match(get_spec(name, v), leaves)
+        if m.ok:
+            return Source(m.found, v, kind, chosen="" if variant else f"the first whose shapes fit a {kind}")
+        first = first or m
+    tried = {(name, v) for v in candidates}
+    fits = [f"{s.arch} ({s.variant})" for s in _all_specs()
+            if (s.arch, s.variant) not in tried and match(s, leaves).ok]
+    raise WeightsError(f"{path}: does not fit {name} ({candidates[0]}): {first.problem()}{_suggestion(fits)}")
+
+
+def read_source(name: str, path: Path, variant: str | None) -> Source:
+    """Our tensors from the weight file at ``path``, for ``name`` in ``variant`` (or the one that fits)."""
+    fmt = detect_format(path)
+    if fmt == "hdf5":
+        return _from_keras(name, path, variant)
+    if fmt == "torch":
+        return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant)
+    tensors, md = read_safetensors(path)
+    if md.get("format") == MAGIC:
+        if md.get("arch") != name:
+            raise WeightsError(f"{path}: holds {md.get('arch')} ({md.get('variant')}) weights, not {name}; "
+                               f"it fits {md.get('arch')} ({md.get('variant')})")
+        variant = variant or md["variant"]
+        ordered = order_by_names(tensors, [list(template(get_spec(name, variant)).state_dict())])
+        if ordered is None:
+            raise WeightsError(f"{path}: its tensor names are not those of {name} ({variant})")
+        src = _from_state_dict(name, path, ordered, "inceptionkit file", variant)
+        src.meta = meta_from_metadata(md)
+        return src
+    ordered = order_by_names(tensors, _name_orders(name))
+    if ordered is None:
+        raise WeightsError(
+            f"{path}: a safetensors file keeps no tensor order, and its tensor names are not those of "
+            f"{name} in inceptionkit or of an installed reference (timm, torchvision); "
+            "save it with torch.save instead")
+    return _from_state_dict(name, path, ordered, "safetensors state dict", variant)
+
+
+def _meta(src: Source, ws: WeightSet | None, model: InceptionNet, path: Path, head_loaded: bool) -> WeightMeta:
+    if src.meta is not None:
+        meta = src.meta
+        meta.classes = meta.classes if head_loaded else None
+        return meta
+    ws_for_recipe = ws or default_weight_set(model.spec.arch, src.variant)
+    preprocess = ws_for_recipe.preprocess if ws_for_recipe else Preprocess(size=model.spec.default_size)
+    classes = imagenet_categories() if head_loaded and model.num_classes == 1000 else None
+    return WeightMeta(preprocess, classes, source=f"{src.kind} {path}", tag=ws.tag if ws else None)
+
+
+def load_pretrained(
+    name: str,
+    weights: str | Path,
+    *,
+    variant: str | None = None,
+    num_classes: int | None = None,
+    aux_logits: bool = False,
+    in_chans: int = 3,
+    drop_rate: float | None = None,
+) -> tuple[InceptionNet, list[tuple[int, str]]]:
+    """Build ``name`` with ``weights`` (a file or a published tag); also (logging level, note) pairs.
+
+    ``num_classes=None`` takes the file's classifier (1000 classes if the file has none). A different
+    count loads the backbone and keeps a fresh classifier; the notes say so.
+    """
+    path, ws = resolve(weights)
+    if ws is not None and ws.arch != name:
+        raise WeightsError(f"{ws.tag}: weights for {ws.arch}, not {name}")
+    src = read_source(name, path, variant or (ws.variant if ws else None))
+    notes = [(logging.INFO, f"variant {src.variant} (chosen: {src.chosen})")] if src.chosen else []
+    file_classes = source_classes(src.found)
+    n = (file_classes or 1000) if num_classes is None else num_classes
+    model = InceptionNet(get_spec(name, src.variant), num_classes=n, in_chans=in_chans,
+                         aux_logits=aux_logits, drop_rate=drop_rate)
+    notes += [(logging.WARNING, note) for note in load_found(model, src.found, str(path))]
+    model.weight_meta = _meta(src, ws, model, path, head_loaded=bool(n) and file_classes == n)
+    return model, notes
+
+
+def create_with_weights(name: str, weights: str | Path, **kwargs) -> InceptionNet:
+    """:func:`load_pretrained`, with its notes logged (the variant choice at INFO, the rest as warnings)."""
+    model, notes = load_pretrained(name, weights, **kwargs)
+    for level, note in notes:
+        log.log(level, "%s: %s", weights, note)
+    return model

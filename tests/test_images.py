@@ -1,0 +1,248 @@
+"""Issue 5, bad input: every kind of messy file decodes to the right picture or to a clear error."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inceptionkit.images import ImageError, Source, find_images, load_image
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def noise(h: int, w: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def truncated_jpeg(path: Path) -> None:
+    buf = io.BytesIO()
+    noise(32, 32).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def exif_rotated_jpeg(path: Path) -> None:
+    """A 48x32 landscape picture, red left half and blue right half, stored with EXIF Orientation=6:
+    shown upright it is 32x48, red on top (the camera was turned 90 degrees clockwise)."""
+    img = Image.new("RGB", (48, 32), RED)
+    img.paste(BLUE, (24, 0, 48, 32))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, "JPEG", exif=exif)
+
+
+def palette_with_transparency(path: Path) -> None:
+    """Index 0 (colour 10,20,30) is transparent and fills the left half; index 1 is 200,100,50."""
+    img = Image.new("P", (8, 8), 0)
+    img.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    img.paste(1, (4, 0, 8, 8))
+    img.save(path, transparency=0)
+
+
+def sixteen_bit_png(path: Path) -> np.ndarray:
+    values = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    Image.fromarray(values).save(path)
+    return values
+
+
+def write_messy_folder(folder: Path) -> dict[str, str | None]:
+    """Files of every messy kind, with the start of the error each must give (None: it must work).
+    Usable images are at most 32x32 = 1,024 pixels, except ``big.png`` (64x64 = 4,096), which a
+    limit of 2,000 pixels refuses."""
+    folder.mkdir(parents=True, exist_ok=True)
+    noise(32, 24).save(folder / "plain.png")
+    truncated_jpeg(folder / "truncated.jpg")
+    (folder / "text.jpg").write_text("this is not a picture\n")
+    (folder / "empty.png").write_bytes(b"")
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
+    sixteen_bit_png(folder / "sixteen.png")
+    Image.new("LA", (8, 8), (77, 0)).save(folder / "gray_alpha.png")
+    palette_with_transparency(folder / "palette.png")
+    exif_rotated_jpeg(folder / "rotated.jpg")
+    Image.new("RGB", (1, 1), (9, 99, 199)).save(folder / "one_pixel.bmp")
+    noise(64, 64).save(folder / "big.png")
+    return {
+        "big.png": "64x64 = 4,096 pixels is over the limit of 2,000",
+        "cmyk.jpg": None,
+        "empty.png": "empty file",
+        "gray_alpha.png": None,
+        "one_pixel.bmp": None,
+        "palette.png": None,
+        "plain.png": None,
+        "rotated.jpg": None,
+        "sixteen.png": None,
+        "text.jpg": "not an image file",
+        "truncated.jpg": "cannot decode: image file is truncated",
+    }
+
+
+def error_of(path: Path, **kwargs) -> str:
+    with pytest.raises(ImageError) as e:
+        load_image(path, **kwargs)
+    return str(e.value)
+
+
+# -- the bad inputs the issue lists, one test each ---------------------------------------------------
+
+
+def test_truncated_jpeg(tmp_path):
+    truncated_jpeg(tmp_path / "t.jpg")
+    assert error_of(tmp_path / "t.jpg").startswith("cannot decode: image file is truncated")
+
+
+def test_text_file_named_jpg(tmp_path):
+    (tmp_path / "t.jpg").write_text("hello")
+    assert error_of(tmp_path / "t.jpg") == "not an image file (no decoder recognises its content)"
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "z.png").write_bytes(b"")
+    assert error_of(tmp_path / "z.png") == "empty file (0 bytes)"
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0,
+    reason="root reads files whatever their permissions; test_fifo covers an unreadable path",
+)
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "secret.png"
+    noise(8, 8).save(path)
+    path.chmod(0)
+    try:
+        assert error_of(path) == "permission denied"
+    finally:
+        path.chmod(0o644)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")  # opening it for reading would wait for a writer forever
+    assert error_of(tmp_path / "pipe.jpg") == "not a regular file"
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(tmp_path / "c.jpg")
+    assert Image.open(tmp_path / "c.jpg").mode == "CMYK"
+    img = load_image(tmp_path / "c.jpg")
+    assert img.mode == "RGB"
+    assert np.abs(np.asarray(img).astype(int) - RED).max() <= 2  # cyan 0, magenta+yellow 100%: red
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    values = sixteen_bit_png(tmp_path / "s.png")
+    assert Image.open(tmp_path / "s.png").mode == "I;16"
+    img = load_image(tmp_path / "s.png", "L")
+    expected = np.rint(values / 257.0).astype(np.uint8)  # 65535 -> 255; PIL's convert would clip at 255
+    np.testing.assert_array_equal(np.asarray(img), expected)
+    rgb = np.asarray(load_image(tmp_path / "s.png"))
+    np.testing.assert_array_equal(rgb, np.repeat(expected[..., None], 3, axis=2))
+
+
+def test_grayscale_with_transparency(tmp_path):
+    Image.new("LA", (8, 8), (77, 0)).save(tmp_path / "g.png")
+    assert np.asarray(load_image(tmp_path / "g.png")).tolist() == [[[77, 77, 77]] * 8] * 8
+    assert np.asarray(load_image(tmp_path / "g.png", "L")).tolist() == [[77] * 8] * 8
+
+
+def test_palette_with_transparency(tmp_path):
+    palette_with_transparency(tmp_path / "p.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL warns on some palette conversions; not on ours
+        img = np.asarray(load_image(tmp_path / "p.png"))
+    # alpha is dropped, as keras' load_img and torchvision's loaders do: the palette colours remain
+    assert img[:, :4].reshape(-1, 3).tolist() == [[10, 20, 30]] * 32
+    assert img[:, 4:].reshape(-1, 3).tolist() == [[200, 100, 50]] * 32
+
+
+def test_exif_rotated_photo_is_upright(tmp_path):
+    exif_rotated_jpeg(tmp_path / "r.jpg")
+    assert Image.open(tmp_path / "r.jpg").size == (48, 32)
+    img = load_image(tmp_path / "r.jpg")
+    assert img.size == (32, 48)
+    a = np.asarray(img).astype(int)
+    assert np.abs(a[:20] - RED).max() <= 8 and np.abs(a[28:] - BLUE).max() <= 8  # JPEG: near, not equal
+
+
+def test_one_pixel_image(tmp_path):
+    Image.new("RGB", (1, 1), (9, 99, 199)).save(tmp_path / "one.bmp")
+    assert np.asarray(load_image(tmp_path / "one.bmp")).tolist() == [[[9, 99, 199]]]
+
+
+def test_decompression_bomb_limit(tmp_path, monkeypatch):
+    noise(64, 64).save(tmp_path / "big.png")
+    assert error_of(tmp_path / "big.png", max_pixels=4095) == (
+        "64x64 = 4,096 pixels is over the limit of 4,095 (refused as a possible decompression bomb)"
+    )
+    assert load_image(tmp_path / "big.png", max_pixels=4096).size == (64, 64)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # the default limit is PIL's
+    assert "4,096 pixels is over the limit of 3,000" in error_of(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # over twice its limit, PIL refuses to open
+    assert error_of(tmp_path / "big.png").startswith(
+        "refused as a possible decompression bomb: Image size (4096 pixels) exceeds limit of 2000 pixels"
+    )
+
+
+def test_nonexistent_path(tmp_path):
+    assert find_images([tmp_path / "nope.jpg"]) == [Source(str(tmp_path / "nope.jpg"))]
+    assert error_of(tmp_path / "nope.jpg") == "no such file or folder"
+
+
+def test_folder_with_no_images(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    assert find_images([tmp_path / "empty"]) == [
+        Source(str(tmp_path / "empty"), "folder contains no image files")
+    ]
+    assert error_of(tmp_path / "empty") == "is a folder, not an image file"
+
+
+# -- formats and folders ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".webp", ".tiff", ".gif"])
+def test_lossless_formats_decode_exactly(tmp_path, suffix):
+    img = Image.new("RGB", (6, 4), (12, 34, 56))
+    img.paste((250, 128, 0), (3, 0, 6, 4))
+    img.save(tmp_path / f"x{suffix}", **({"lossless": True} if suffix == ".webp" else {}))
+    np.testing.assert_array_equal(np.asarray(load_image(tmp_path / f"x{suffix}")), np.asarray(img))
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (8, 8), c) for c in (RED, BLUE)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert Image.open(tmp_path / "a.gif").n_frames == 2
+    assert np.asarray(load_image(tmp_path / "a.gif")).reshape(-1, 3).tolist() == [list(RED)] * 64
+
+
+def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
+    for rel in (
+        "b.png",
+        "a.JPG",
+        "sub/c.tif",
+        "sub/deeper/d.webp",
+        ".hidden/e.png",
+        "._f.jpg",
+        "notes.txt",
+        "z/g.gif",
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = [Path(s.path).relative_to(tmp_path).as_posix() for s in find_images([tmp_path])]
+    assert found == ["a.JPG", "b.png", "sub/c.tif", "sub/deeper/d.webp", "z/g.gif"]
+    # named files are kept whatever their suffix, in the order given, between folders' contents
+    names = find_images([tmp_path / "notes.txt", tmp_path / "sub", tmp_path / "b.png"])
+    assert [Path(s.path).name for s in names] == ["notes.txt", "c.tif", "d.webp", "b.png"]
+
+
+def test_messy_folder_files_match_their_expectations(tmp_path):
+    expected = write_messy_folder(tmp_path)
+    for name, error in expected.items():
+        if error is None:
+            assert load_image(tmp_path / name, max_pixels=2000).mode == "RGB"
+        else:
+            assert error_of(tmp_path / name, max_pixels=2000).startswith(error), name

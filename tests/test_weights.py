@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import http.server
 import importlib.util
+import json
 import logging
 import pickle
 import re
@@ -29,12 +30,14 @@ from inceptionkit import create_model
 from inceptionkit.cli import main
 from inceptionkit.preprocess import IMAGENET_MEAN, IMAGENET_STD, KERAS, Preprocess
 from inceptionkit.weights import (
+    WeightMeta,
     WeightsError,
     cache_dir,
     detect_format,
     get_weight_set,
     list_weights,
     load_native,
+    load_pretrained,
     read_native_metadata,
     register_weight_set,
     save_native,
@@ -172,8 +175,9 @@ def test_file_of_another_architecture_names_the_tensor_and_the_fit(googlenet_pth
     with pytest.raises(WeightsError) as e:
         create_model("inception_v3", weights=googlenet_pth)
     msg = one_line(e)
-    assert ("features.conv_1a.conv.weight: expected (32, 3, 3, 3), found conv1.conv.weight (64, 3, 7, 7)"
-            in msg)
+    assert (
+        "features.conv_1a.conv.weight: expected (32, 3, 3, 3), found conv1.conv.weight (64, 3, 7, 7)" in msg
+    )
     assert msg.endswith("it fits googlenet (torchvision)")
 
 
@@ -234,14 +238,199 @@ def test_convert_then_load_native(googlenet_ref, googlenet_pth, tmp_path, capsys
         create_model("inception_v3", weights=out)
 
 
+def test_native_file_keeps_its_classes_and_recipe(tmp_path):
+    model = create_model("inception_small", num_classes=3)
+    recipe = Preprocess(size=64, crop_pct=None, channels=3)
+    save_native(
+        tmp_path / "run.safetensors", model, WeightMeta(recipe, ["cat", "dog", "owl"], source="a run")
+    )
+    loaded, notes = load_pretrained("inception_small", tmp_path / "run.safetensors")
+    assert notes == [] and loaded.num_classes == 3
+    assert (loaded.weight_meta.classes, loaded.weight_meta.preprocess) == (["cat", "dog", "owl"], recipe)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
+
+
 def test_convert_errors_exit_2_with_one_line(tmp_path, googlenet_pth, capsys):
     cases = [
         [str(tmp_path / "missing.pth"), "--model", "googlenet"],
         [str(googlenet_pth), "--model", "inception_v3"],
         ["no_such.tag", "--model", "googlenet"],
+        ["googlenet.tv_imagenet", "--model", "inception_v3"],  # refused before any download
     ]
     for args in cases:
         assert main(["convert", *args, "-o", str(tmp_path / "out.safetensors")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("inceptionkit convert: error: ") and "\n" not in err, err
     assert not (tmp_path / "out.safetensors").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# published weight sets: download, checksum, cache
+# ---------------------------------------------------------------------------------------------
+
+
+def _local_set(tag: str, path: Path, url: str, algo: str = "md5") -> None:
+    """Point ``tag`` at a local file, with that file's checksum."""
+    digest = hashlib.new(algo, path.read_bytes()).hexdigest()
+    register_weight_set(replace(get_weight_set(tag), url=url, checksum=f"{algo}:{digest}"))
+
+
+def test_download_from_file_url_verifies_and_reuses_the_cache(weights_cache, googlenet_pth, tmp_path):
+    served = tmp_path / "served" / "googlenet-1378be20.pth"
+    served.parent.mkdir()
+    served.write_bytes(googlenet_pth.read_bytes())
+    _local_set("googlenet.tv_imagenet", served, served.as_uri(), "sha256")
+    model = create_model("googlenet", weights="googlenet.tv_imagenet")
+    cached = weights_cache / "googlenet.tv_imagenet" / "googlenet-1378be20.pth"
+    assert cached.read_bytes() == googlenet_pth.read_bytes()
+    assert sorted(p.name for p in weights_cache.rglob("*") if p.is_file()) == [cached.name]
+    assert model.weight_meta.tag == "googlenet.tv_imagenet"
+    assert model.weight_meta.preprocess == get_weight_set("googlenet.tv_imagenet").preprocess
+    served.unlink()  # offline from now on: the cached file is used
+    again = create_model("googlenet", weights="googlenet.tv_imagenet")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    )
+    assert main(["weights", "download", "googlenet.tv_imagenet"]) == 0
+    out = tmp_path / "converted.safetensors"
+    assert main(["convert", "googlenet.tv_imagenet", "--model", "googlenet", "-o", str(out)]) == 0
+    assert load_native(out).weight_meta.tag == "googlenet.tv_imagenet"
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_over_http_and_checksum_mismatch(weights_cache, http_server, googlenet_pth, capsys):
+    root, base = http_server
+    (root / "g.pth").write_bytes(googlenet_pth.read_bytes())
+    _local_set("googlenet.tv_imagenet", root / "g.pth", f"{base}/g.pth")
+    assert main(["weights", "download", "googlenet.tv_imagenet"]) == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == f"googlenet.tv_imagenet: {weights_cache}/googlenet.tv_imagenet/g.pth"
+    )
+
+    ws = replace(
+        get_weight_set("googlenet.tv_imagenet"), tag="googlenet.bad_mirror", checksum="md5:" + "0" * 32
+    )
+    register_weight_set(ws)
+    with pytest.raises(WeightsError) as e:
+        create_model("googlenet", weights="googlenet.bad_mirror")
+    assert "checksum mismatch" in one_line(e) and "nothing was cached" in str(e.value)
+    assert not (weights_cache / "googlenet.bad_mirror").exists()
+    register_weight_set(replace(ws, tag="googlenet.gone", url=f"{base}/missing.pth", checksum=None))
+    with pytest.raises(WeightsError, match="cannot download"):
+        create_model("googlenet", weights="googlenet.gone")
+    assert [p.name for p in weights_cache.rglob("*") if p.is_file()] == ["g.pth"]
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("INCEPTIONKIT_CACHE", str(tmp_path / "a"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "b"))
+    assert cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("INCEPTIONKIT_CACHE")
+    assert cache_dir() == tmp_path / "b" / "inceptionkit"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "inceptionkit"
+
+
+def test_weights_list_command(capsys):
+    assert main(["weights", "list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["tag"] for r in rows] == [ws.tag for ws in list_weights()]
+    assert main(["weights", "list", "--model", "xception"]) == 0
+    out = capsys.readouterr().out
+    assert "xception.keras_imagenet_notop" in out and "md5:b0042744bf5b25fce3cb969f33bebb97" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry says what the sources say
+# ---------------------------------------------------------------------------------------------
+
+
+def test_keras_entries_match_keras_applications_source():
+    """URLs and MD5s as keras.applications has them (read from keras' source, not imported)."""
+    folder = Path(importlib.util.find_spec("keras").submodule_search_locations[0]) / "src" / "applications"
+    keras_sets = [ws for ws in list_weights() if ws.source == "keras"]
+    assert len(keras_sets) == 6
+    for ws in keras_sets:
+        text = re.sub(r'"\s+"', "", (folder / f"{ws.arch}.py").read_text())  # join split literals
+        base, name = ws.url.rsplit("/", 1)
+        assert ws.checksum.removeprefix("md5:") in text and base in text and name in text, ws.tag
+        assert ws.preprocess == KERAS and ws.variant == "keras"
+
+
+def _torchvision_weights(ws):
+    enum, member = ws.source_name.removeprefix("torchvision.models.").split(".")
+    return getattr(getattr(torchvision.models, enum), member)
+
+
+def test_torchvision_entries_match_torchvision_weights():
+    for ws in (get_weight_set("googlenet.tv_imagenet"), get_weight_set("inception_v3.tv_imagenet")):
+        weights = _torchvision_weights(ws)
+        assert ws.url == weights.url
+        assert ws.checksum == "sha256:" + re.search(r"-([0-9a-f]+)\.pth$", weights.url).group(1)
+        t = weights.transforms()
+        assert (ws.preprocess.size, ws.preprocess.resize_size) == (t.crop_size[0], t.resize_size[0])
+        assert ws.preprocess.interpolation == t.interpolation.value
+        assert len(weights.meta["categories"]) == ws.num_classes
+
+
+def test_timm_entries_match_timm_pretrained_cfgs():
+    timm = pytest.importorskip("timm")
+    timm_sets = [ws for ws in list_weights() if ws.source == "timm"]
+    assert len(timm_sets) == 8
+    for ws in timm_sets:
+        cfg = timm.models.get_pretrained_cfg(ws.source_name)
+        assert ws.reference == f"timm:{cfg.architecture}", ws.tag
+        assert ws.url in (cfg.url, f"https://huggingface.co/{cfg.hf_hub_id}/resolve/main/model.safetensors")
+        p = ws.preprocess
+        assert (p.size, p.crop_pct, p.interpolation) == (cfg.input_size[1], cfg.crop_pct, cfg.interpolation)
+        assert (p.mean, p.std) == (tuple(cfg.mean), tuple(cfg.std)) and cfg.num_classes == ws.num_classes
+
+
+# ---------------------------------------------------------------------------------------------
+# each recipe is its source's own preprocessing (on a real photo)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from sklearn.datasets import load_sample_image
+
+    return Image.fromarray(load_sample_image("china.jpg"))
+
+
+@pytest.mark.parametrize("tag", ["googlenet.tv_imagenet", "inception_v3.tv_imagenet"])
+def test_torchvision_recipe_is_transforms_plus_transform_input(photo, tag):
+    ws = get_weight_set(tag)
+    model = torchvision.models.get_model(ws.arch, weights=None, init_weights=False, transform_input=True)
+    theirs = model._transform_input(_torchvision_weights(ws).transforms()(photo)[None])  # torchvision's code
+    ours = ws.preprocess.transform()(photo)[None]
+    assert float((ours - theirs).abs().max()) <= 1e-5
+
+
+def test_timm_recipes_are_timm_transforms(photo):
+    timm = pytest.importorskip("timm")
+    from timm.data import create_transform, resolve_data_config
+
+    for ws in (ws for ws in list_weights() if ws.source == "timm"):
+        cfg = timm.models.get_pretrained_cfg(ws.source_name).to_dict()
+        theirs = create_transform(**resolve_data_config(pretrained_cfg=cfg))
+        assert float((ws.preprocess.transform()(photo) - theirs(photo)).abs().max()) <= 1e-5, ws.tag

@@ -35,11 +35,19 @@ TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
 # Inception-ResNet-v2 is big: one image.
 MODELS = {
     "inception_v3": (keras.applications.InceptionV3, lambda m: m.get_layer("mixed5").output, "mixed5", 2),
-    "inception_resnet_v2": (keras.applications.InceptionResNetV2,
-                            lambda m: m.get_layer("mixed_6a").output, "mixed_6a", 1),
+    "inception_resnet_v2": (
+        keras.applications.InceptionResNetV2,
+        lambda m: m.get_layer("mixed_6a").output,
+        "mixed_6a",
+        1,
+    ),
     # Xception's sums are unnamed ``add`` layers: block 4's is the input of block 5's first ReLU
-    "xception": (keras.applications.Xception, lambda m: m.get_layer("block5_sepconv1_act").input,
-                 "block4", 2),
+    "xception": (
+        keras.applications.Xception,
+        lambda m: m.get_layer("block5_sepconv1_act").input,
+        "block4",
+        2,
+    ),
 }
 KIND = {"Conv2D": "conv", "BatchNormalization": "bn", "SeparableConv2D": "sepconv", "Dense": "dense"}
 
@@ -95,9 +103,13 @@ def keras_ref(request, tmp_path_factory):
     outs = keras.Model(model.inputs, [model.output, notop.output, mid(model)])(x)
     logits, features, middle = (keras.ops.convert_to_numpy(o) for o in outs)
     return {
-        "arch": arch, "model": model, "files": files, "mid": mid_name,
+        "arch": arch,
+        "model": model,
+        "files": files,
+        "mid": mid_name,
         "x": torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(),
-        "logits": logits, "features": features.transpose(0, 3, 1, 2),
+        "logits": logits,
+        "features": features.transpose(0, 3, 1, 2),
         "middle": middle.transpose(0, 3, 1, 2),
     }
 
@@ -162,18 +174,19 @@ def test_keras_file_of_another_architecture(keras_ref):
     msg = str(e.value)
     assert "\n" not in msg and "expected" in msg and "found" in msg
     assert f"it fits {keras_ref['arch']} (keras)" in msg
+    with pytest.raises(WeightsError, match=f"googlenet has no keras variant; it fits {keras_ref['arch']}"):
+        create_model("googlenet", weights=keras_ref["files"]["keras3"])
 
 
 def test_keras_preprocessing_is_keras(tmp_path):
-    """The keras recipe equals keras' own load_img(target_size, bilinear) + preprocess_input."""
-    from sklearn.datasets import load_sample_image
-
+    """The keras recipe equals keras' own load_img(target_size) (nearest, its default) + preprocess_input."""
     from PIL import Image
+    from sklearn.datasets import load_sample_image
 
     path = tmp_path / "china.jpg"
     Image.fromarray(load_sample_image("china.jpg")).save(path)
     recipe = get_weight_set("inception_v3.keras_imagenet").preprocess
-    img = keras.utils.load_img(path, target_size=(299, 299), interpolation="bilinear")
+    img = keras.utils.load_img(path, target_size=(299, 299))
     theirs = keras.applications.inception_v3.preprocess_input(keras.utils.img_to_array(img))
     ours = recipe.transform()(Image.open(path))
     assert float((ours.permute(1, 2, 0) - torch.from_numpy(np.asarray(theirs))).abs().max()) <= 1e-5

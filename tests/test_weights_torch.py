@@ -82,53 +82,50 @@ def test_timm_state_dict_computes_what_timm_computes(timm_name, tmp_path, caplog
         assert f"variant {model.spec.variant} (chosen" in caplog.text
 
 
-@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
-def test_torchvision_state_dict_and_transform_input(name, tmp_path):
-    """torchvision's weights with ``transform_input=True`` (how torchvision builds them for its
-    published weights) fed ImageNet-normalised images equal our model fed the tag's recipe."""
+# torchvision module -> our auxiliary head, for the feature map each head taps
+TV_AUX = {
+    "googlenet": {"inception4a": "aux1", "inception4d": "aux2"},
+    "inception_v3": {"Mixed_6e": "aux"},
+}
+
+
+@pytest.mark.parametrize("name", list(TV_AUX))
+def test_torchvision_state_dict_with_aux_and_transform_input(name, tmp_path):
+    """torchvision's model with ``transform_input=True`` (how torchvision builds it for its published
+    weights) fed ImageNet-normalised images equals ours fed the tag's recipe: logits, and with
+    ``aux_logits=True`` the auxiliary heads too (eval mode, on the feature map each one taps)."""
     torch.manual_seed(0)
     build = getattr(torchvision.models, name)
     ref = randomize_bn(build(weights=None, init_weights=True, aux_logits=True, transform_input=True))
+    taps = {}
+    for module, head in TV_AUX[name].items():
+        getattr(ref, module).register_forward_hook(lambda m, i, o, head=head: taps.__setitem__(head, o))
     size = 224 if name == "googlenet" else 299
     u = torch.rand(2, 3, size, size)  # images in [0, 1]
+    recipe = get_weight_set(f"{name}.tv_imagenet").preprocess
+    torch.save(ref.state_dict(), tmp_path / "aux.pth")
+    torch.save(_without_aux(ref.state_dict()), tmp_path / "noaux.pth")
+    model = create_model(name, weights=tmp_path / "aux.pth", aux_logits=True).eval()
     with torch.no_grad():
         expected = ref(imagenet_normalize(u))
-    recipe = get_weight_set(f"{name}.tv_imagenet").preprocess
-    for aux in (True, False):
-        path = tmp_path / f"{name}_{aux}.pth"
-        torch.save(ref.state_dict() if aux else _without_aux(ref.state_dict()), path)
-        model = create_model(name, weights=path).eval()
-        with torch.no_grad():
-            err = rel(model(recipe.normalize(u)), expected)
-        print(f"torchvision {name} (aux in file: {aux}) -> {model.spec.variant}: {err:.2e}")
-        assert err <= TOL and model.spec.variant == "torchvision"
+        x = recipe.normalize(u)
+        inner = model.forward_intermediates(x, [a.after for a in model.spec.aux])
+        errors = {"logits": rel(model(x), expected)}
+        for a in model.spec.aux:
+            errors[a.name] = rel(
+                model.aux[a.name](inner[a.after]), getattr(ref, _tv_name(a.name))(taps[a.name])
+            )
+    print(
+        f"torchvision {name} -> {model.spec.variant}: " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items())
+    )
+    assert max(errors.values()) <= TOL and model.spec.variant == "torchvision"
+    plain = create_model(name, weights=tmp_path / "noaux.pth")  # a file without the heads: same backbone
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in plain.state_dict().items())
+
+
+def _tv_name(aux: str) -> str:
+    return "AuxLogits" if aux == "aux" else aux
 
 
 def _without_aux(state: dict) -> dict:
     return {k: v for k, v in state.items() if not k.startswith(("AuxLogits.", "aux1.", "aux2."))}
-
-
-@pytest.mark.parametrize("name,taps", [("googlenet", {"aux1": "inception4a", "aux2": "inception4d"}),
-                                       ("inception_v3", {"aux": "Mixed_6e"})])
-def test_torchvision_aux_heads(name, taps, tmp_path):
-    """With ``aux_logits=True`` the auxiliary heads are torchvision's too (compared in eval mode on the
-    feature map each one taps)."""
-    torch.manual_seed(0)
-    build = getattr(torchvision.models, name)
-    ref = randomize_bn(build(weights=None, init_weights=True, aux_logits=True))
-    tv_aux = {"aux1": ref.aux1, "aux2": ref.aux2} if name == "googlenet" else {"aux": ref.AuxLogits}
-    seen = {}
-    for ours, module in taps.items():
-        getattr(ref, module).register_forward_hook(lambda m, i, o, ours=ours: seen.__setitem__(ours, o))
-    size = 224 if name == "googlenet" else 299
-    x = torch.randn(1, 3, size, size)
-    with torch.no_grad():
-        ref(x)
-    torch.save(ref.state_dict(), tmp_path / "ref.pth")
-    model = create_model(name, weights=tmp_path / "ref.pth", aux_logits=True).eval()
-    with torch.no_grad():
-        inner = model.forward_intermediates(x, [a.after for a in model.spec.aux])
-        for a in model.spec.aux:
-            err = rel(model.aux[a.name](inner[a.after]), tv_aux[a.name](seen[a.name]))
-            print(f"torchvision {name} {a.name}: {err:.2e}")
-            assert err <= TOL

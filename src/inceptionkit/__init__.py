@@ -1,6 +1,9 @@
 """inceptionkit: the Inception family of convolutional networks, written once as specs."""
 
+from .bench import benchmark
 from .cost import conv_cost
+from .export import OnnxRunner, ensure_onnx, export_onnx, quantize_int8
+from .fold import fold_batchnorm, optimize_for_inference
 from .model import InceptionNet
 from .predict import extract_features, predict
 from .registry import create_model, default_variant, get_spec, list_models, list_variants
@@ -22,5 +25,12 @@ __all__ = [
     "train",
     "predict",
     "summarize",
+    "OnnxRunner",
+    "benchmark",
+    "ensure_onnx",
+    "export_onnx",
+    "fold_batchnorm",
+    "optimize_for_inference",
+    "quantize_int8",
 ]
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .cost import trace
-from .export import OnnxRunner, ensure_onnx, export_meta, quantize_int8
+from .export import OnnxRunner, ensure_onnx, export_size, quantize_int8
 from .fold import optimize_for_inference
 from .model import InceptionNet
 
@@ -206,7 +206,7 @@ def benchmark(
     if not batch_sizes or min(batch_sizes) < 1:
         raise ValueError(f"batch sizes must be at least 1; got {batch_sizes}")
     threads = threads or torch.get_num_threads()
-    size = input_size or export_meta(model).preprocess.size
+    size = export_size(model, input_size)
     model.check_input(torch.empty(1, model.in_chans, size, size, device="meta"))
     say = log or (lambda line: None)
     macs = model_macs(model, size)

@@ -46,7 +46,9 @@ def derive_seed(*parts: int) -> int:
 class Samples:
     """Labelled images, loaded on demand: ``load(i)`` is image ``i`` as a PIL image."""
 
-    def __init__(self, items: Sequence, targets: Sequence[int], load: Callable[[object], Image.Image]):
+    def __init__(
+        self, items: Sequence, targets: Sequence[int], load: Callable[[object], Image.Image]
+    ) -> None:
         self.items = list(items)
         self.targets = [int(t) for t in targets]
         self._load = load
@@ -131,8 +133,11 @@ def _image_files(folder: Path) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith(".")]
+        found += [
+            os.path.join(dirpath, f)
+            for f in sorted(filenames)
+            if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith(".")
+        ]
     return found
 
 
@@ -147,7 +152,9 @@ def _scan(root: Path, workers: int) -> _Scan:
     every = [f for fs in per_class.values() for f in fs]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         ok = dict(zip(every, pool.map(_decodes, every), strict=True))
-    return _Scan({c: [f for f in fs if ok[f]] for c, fs in per_class.items()}, [f for f in every if not ok[f]])
+    return _Scan(
+        {c: [f for f in fs if ok[f]] for c, fs in per_class.items()}, [f for f in every if not ok[f]]
+    )
 
 
 def _samples(scan: _Scan, classes: list[str]) -> Samples:
@@ -159,14 +166,15 @@ def _samples(scan: _Scan, classes: list[str]) -> Samples:
 
 
 def _split_off(samples: Samples, fraction: float) -> tuple[Samples, Samples]:
-    """(train, val): ``fraction`` of each class to val, stratified, drawn with the fixed split seed."""
+    """(train, val): ``fraction`` of each class (at least one image, at most all but one) to val,
+    drawn with the fixed split seed."""
     g = torch.Generator().manual_seed(SPLIT_SEED)
     targets = torch.tensor(samples.targets)
     train, val = [], []
     for c in targets.unique().tolist():
         idx = torch.nonzero(targets == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)].tolist()
-        n_val = min(round(fraction * len(idx)), len(idx) - 1)
+        n_val = min(max(round(fraction * len(idx)), 1), len(idx) - 1)  # every class in val if it can
         val += idx[:n_val]
         train += idx[n_val:]
     return samples.subset(sorted(train)), samples.subset(sorted(val))
@@ -241,7 +249,9 @@ def load_eval_folder(
     scan = _scan(folder, workers or os.cpu_count() or 1)
     present = [c for c, fs in scan.files.items() if fs]
     if not present:
-        raise DataError(f"{folder}: no images found; expected one subfolder per class ({folder}/<class>/*.jpg)")
+        raise DataError(
+            f"{folder}: no images found; expected one subfolder per class ({folder}/<class>/*.jpg)"
+        )
     unknown = [c for c in present if c not in classes]
     if unknown:
         raise DataError(f"{folder}: the model has no class {', '.join(map(repr, unknown[:5]))}")
@@ -323,9 +333,12 @@ class EpochSampler(Sampler):
     ``skip`` drops this process's first samples: those a resumed run has already trained on.
     """
 
-    def __init__(self, n: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1, skip: int = 0) -> None:
-        self.inner = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed,
-                                        drop_last=True)
+    def __init__(
+        self, n: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1, skip: int = 0
+    ) -> None:
+        self.inner = DistributedSampler(
+            range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.inner.set_epoch(epoch)
         self.seed, self.epoch, self.skip = seed, epoch, skip
 
@@ -333,5 +346,5 @@ class EpochSampler(Sampler):
         return max(len(self.inner) - self.skip, 0)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for i in list(self.inner)[self.skip:]:
+        for i in list(self.inner)[self.skip :]:
             yield i, derive_seed(self.seed, self.epoch, i)

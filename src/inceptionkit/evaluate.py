@@ -81,8 +81,13 @@ def evaluate(
     if distributed:
         torch.distributed.all_reduce(packed)
     packed = packed.cpu()
-    return EvalResult(list(classes), packed[: c * c].round().long().view(c, c), int(packed[c * c]), k,
-                      float(packed[c * c + 1]))
+    return EvalResult(
+        list(classes),
+        packed[: c * c].round().long().view(c, c),
+        int(packed[c * c]),
+        k,
+        float(packed[c * c + 1]),
+    )
 
 
 def format_confusion(result: EvalResult) -> str:
@@ -122,6 +127,13 @@ def save_confusion_png(result: EvalResult, path: str | Path, title: str = "") ->
             for p in ticks:
                 v = int(result.confusion[t, p])
                 if v:
-                    ax.text(p, t, str(v), ha="center", va="center", fontsize=8,
-                            color="white" if v > peak / 2 else "black")
+                    ax.text(
+                        p,
+                        t,
+                        str(v),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if v > peak / 2 else "black",
+                    )
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

@@ -72,7 +72,9 @@ def _to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
 
 
-KERAS = Preprocess(size=299, crop_pct=None, interpolation="bilinear")
+# keras.applications' documented pipeline: load_img(path, target_size=(299, 299)) -- which resizes the
+# whole image with its default "nearest" interpolation -- then preprocess_input (pixels to [-1, 1]).
+KERAS = Preprocess(size=299, crop_pct=None, interpolation="nearest")
 
 
 def imagenet_categories() -> list[str]:

@@ -54,17 +54,19 @@ def create_model(
     name: str,
     *,
     variant: str | None = None,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     aux_logits: bool = False,
-    in_chans: int = 3,
+    in_chans: int | None = None,
     drop_rate: float | None = None,
     weights: str | Path | None = None,
 ) -> InceptionNet:
     """Build ``name`` (optionally a named ``variant``) and, if given, load ``weights``.
 
     ``weights`` is a file (keras .h5, torchvision/timm state dict, safetensors) or the tag of a
-    published weight set (see :func:`inceptionkit.weights.list_weights`). ``drop_rate=None`` keeps the
-    variant's own dropout before the classifier.
+    published weight set (see :func:`inceptionkit.weights.list_weights`). ``num_classes=None`` means
+    the classifier of the weights (1000 classes without weights); another count keeps the loaded
+    backbone and a fresh classifier. ``in_chans=None`` means 3, or what an inceptionkit weight file
+    was trained with. ``drop_rate=None`` keeps the variant's own dropout.
     """
     if weights is not None:
         from .weights import create_with_weights
@@ -80,5 +82,9 @@ def create_model(
         )
     spec = get_spec(name, variant)
     return InceptionNet(
-        spec, num_classes=num_classes, in_chans=in_chans, aux_logits=aux_logits, drop_rate=drop_rate
+        spec,
+        num_classes=1000 if num_classes is None else num_classes,
+        in_chans=3 if in_chans is None else in_chans,
+        aux_logits=aux_logits,
+        drop_rate=drop_rate,
     )

@@ -58,7 +58,8 @@ from .evaluate import EvalResult, evaluate
 from .model import InceptionNet
 from .preprocess import INCEPTION_MEAN, INCEPTION_STD, Preprocess
 from .registry import create_model
-from .weights.native import WeightMeta, atomic_write, read_native_metadata, save_native
+from .weights import WeightsError
+from .weights.native import WeightMeta, atomic_write, load_native, read_native_metadata, save_native
 
 RUN_FORMAT = "inceptionkit-train-run"
 STATE_FORMAT = "inceptionkit-train-state"
@@ -116,7 +117,9 @@ RUNTIME_FIELDS = ("device", "amp", "workers", "progress", "tensorboard")
 # The recipe for the built-in digits: a few seconds an epoch on two CPU cores.
 DIGITS_RECIPE = dict(epochs=12, batch_size=64, optimizer="rmsprop", img_size=12, crop_scale=0.6, hflip=False)
 # Folders: the model's own input size (or the weights'), Inception-style crops and flips.
-FOLDER_RECIPE = dict(epochs=10, batch_size=32, optimizer="rmsprop", img_size=None, crop_scale=0.08, hflip=True)
+FOLDER_RECIPE = dict(
+    epochs=10, batch_size=32, optimizer="rmsprop", img_size=None, crop_scale=0.08, hflip=True
+)
 
 
 def default_lr(optimizer: str, batch_size: int) -> float:
@@ -225,19 +228,17 @@ def build_model(cfg: TrainConfig, num_classes: int) -> InceptionNet:
     if cfg.freeze_backbone and cfg.weights is None:
         raise ConfigError("--freeze-backbone needs --weights: a pretrained backbone to keep")
     if cfg.freeze_backbone and cfg.aux:
-        raise ConfigError("--aux trains auxiliary heads inside the backbone; it cannot go with --freeze-backbone")
-    in_chans = 1 if cfg.data is None else 3
+        raise ConfigError(
+            "--aux has nothing to train with --freeze-backbone (auxiliary heads only shape the backbone)"
+        )
     kwargs = dict(variant=cfg.variant, num_classes=num_classes, aux_logits=cfg.aux, drop_rate=cfg.drop_rate)
     if cfg.weights is None:
-        return create_model(cfg.model, in_chans=in_chans, **kwargs)
-    model = create_model(cfg.model, weights=cfg.weights, **kwargs)
-    if model.spec.arch != cfg.model:
-        raise ConfigError(f"{cfg.weights} holds {model.spec.arch} weights, not {cfg.model}")
-    if cfg.aux and model.aux is None:
-        raise ConfigError(f"{cfg.weights} has no auxiliary classifiers; drop --aux")
-    if model.num_classes != num_classes:
-        model.reset_classifier(num_classes)
-    return model
+        return create_model(cfg.model, in_chans=1 if cfg.data is None else 3, **kwargs)
+    try:
+        # the loader keeps the backbone and gives a fresh classifier when the class count differs
+        return create_model(cfg.model, weights=cfg.weights, **kwargs)
+    except WeightsError as e:
+        raise ConfigError(str(e)) from None
 
 
 def preprocess_for(cfg: TrainConfig, model: InceptionNet) -> Preprocess:
@@ -289,8 +290,9 @@ def _sync_batchnorm(module: nn.Module) -> nn.Module:
     """``nn.SyncBatchNorm.convert_sync_batchnorm`` that also keeps keras' scale-free batch norm
     (a shift parameter without ``affine``), with the same parameter names."""
     if isinstance(module, nn.BatchNorm2d):
-        sync = nn.SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats)
+        sync = nn.SyncBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             sync.weight, sync.bias = module.weight, module.bias
         elif isinstance(module.bias, nn.Parameter):
@@ -346,8 +348,11 @@ class Stepper:
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
         if not finite.item():
             value = loss.item()
-            raise Diverged(f"the loss became {value}" if not math.isfinite(value)
-                           else "the loss stopped being finite on another process")
+            raise Diverged(
+                f"the loss became {value}"
+                if not math.isfinite(value)
+                else "the loss stopped being finite on another process"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -372,12 +377,18 @@ class TrainResult:
     final_split: str  # "test" or "val"
 
 
-METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5",
-                 "seconds", "img_per_s")
-
-
-def _finite(net: nn.Module) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in net.state_dict().values() if t.is_floating_point())
+METRIC_FIELDS = (
+    "epoch",
+    "step",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_top5",
+    "seconds",
+    "img_per_s",
+)
 
 
 def _default_run_dir(cfg: TrainConfig) -> Path:
@@ -437,8 +448,14 @@ def _read_checkpoint(run_dir: Path, model: str) -> _Checkpoint:
 
 
 def _model_from_metadata(md: dict[str, str], drop_rate: float | None) -> InceptionNet:
-    return create_model(md["arch"], variant=md["variant"], num_classes=int(md["num_classes"]),
-                        in_chans=int(md["in_chans"]), aux_logits=md["aux_logits"] == "true", drop_rate=drop_rate)
+    return create_model(
+        md["arch"],
+        variant=md["variant"],
+        num_classes=int(md["num_classes"]),
+        in_chans=int(md["in_chans"]),
+        aux_logits=md["aux_logits"] == "true",
+        drop_rate=drop_rate,
+    )
 
 
 class _Trainer:
@@ -460,6 +477,7 @@ class _Trainer:
             net = _model_from_metadata(checkpoint.metadata, cfg.drop_rate)
             self.pre = Preprocess.from_json(doc["preprocess"])
         else:
+            torch.manual_seed(cfg.seed)  # the initial weights
             net = build_model(cfg, len(self.data.classes))
             cfg = resolve(cfg, net)
             self.pre = preprocess_for(cfg, net)
@@ -478,23 +496,31 @@ class _Trainer:
         if cfg.sync_bn and d.world > 1 and self.device.type != "cuda":
             raise ConfigError("--sync-bn needs CUDA: SyncBatchNorm does not run on the CPU (gloo)")
         self.amp = self.device.type == "cuda" if cfg.amp is None else cfg.amp
-        self.net = net.to(self.device, memory_format=torch.channels_last if cfg.channels_last
-                          else torch.contiguous_format)
+        self.net = net.to(
+            self.device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format
+        )
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.optimizer = make_optimizer(cfg, self.net)
         warmup = round(cfg.warmup_epochs * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda s: lr_factor(s, total=self.total_steps, warmup=warmup,
-                                steps_per_epoch=self.steps_per_epoch, schedule=cfg.schedule),
+            lambda s: lr_factor(
+                s,
+                total=self.total_steps,
+                warmup=warmup,
+                steps_per_epoch=self.steps_per_epoch,
+                schedule=cfg.schedule,
+            ),
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp and self.device.type == "cuda")
         self.epoch, self.batch, self.step = 0, 0, 0
         self.sums = [0.0, 0.0, 0.0, 0.0]  # loss x images, correct, images, seconds: this epoch so far
         self.history: list[dict] = []
-        self.best_acc, self.best_epoch = -1.0, 0
+        self.best_acc, self.best_loss, self.best_epoch = -1.0, math.inf, 0
         if checkpoint is not None:
             self._restore(checkpoint)
+            if self.epoch >= cfg.epochs:
+                raise ConfigError(f"{resume} has finished its {cfg.epochs} epochs; nothing to resume")
             self.run_dir = resume
         else:
             self.run_dir = _agree(d, lambda: _new_run_dir(cfg))
@@ -505,15 +531,29 @@ class _Trainer:
             model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.stepper = Stepper(model, self.optimizer, self.scheduler, self.scaler, self.device, self.amp,
-                               cfg.channels_last, cfg.label_smoothing, aux_weights(self.net) if cfg.aux else [],
-                               distributed=d.world > 1)
-        self.train_ds = ImageDataset(self.data.train, train_transform(
-            self.pre, crop_scale=(cfg.crop_scale, 1.0), hflip=cfg.hflip))
+        self.stepper = Stepper(
+            model,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.device,
+            self.amp,
+            cfg.channels_last,
+            cfg.label_smoothing,
+            aux_weights(self.net) if cfg.aux else [],
+            distributed=d.world > 1,
+        )
+        self.train_ds = ImageDataset(
+            self.data.train, train_transform(self.pre, crop_scale=(cfg.crop_scale, 1.0), hflip=cfg.hflip)
+        )
         self.eval_tf = self.pre.transform()
-        self.workers = (0 if cfg.data is None else min(4, os.cpu_count() or 1)) if cfg.workers is None \
-            else cfg.workers
-        self.tb = None
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        folder_workers = max(1, min(4, (os.cpu_count() or 1) // local_world))
+        # the digits sit in memory: worker processes would cost more than they save
+        self.workers = cfg.workers if cfg.workers is not None else 0 if cfg.data is None else folder_workers
+        self.tb = (
+            _summary_writer(self.run_dir / "tensorboard", self.step) if cfg.tensorboard and d.main else None
+        )
 
     # -- state ----------------------------------------------------------------------------------
     def _restore(self, checkpoint: _Checkpoint) -> None:
@@ -524,14 +564,25 @@ class _Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["global_step"]
         self.history = list(state["history"])
-        self.best_acc, self.best_epoch = state["best_acc"], state["best_epoch"]
+        self.best_acc, self.best_loss = state["best_acc"], state["best_loss"]
+        self.best_epoch = state["best_epoch"]
         # the epoch's partial sums were summed over processes when saved: rank 0 carries them
         self.sums = list(state["sums"]) if self.d.main else [0.0, 0.0, 0.0, 0.0]
+
+    def _check_finite(self) -> None:
+        """Diverged (on every process) unless all weights and statistics are finite."""
+        tensors = [t for t in self.net.state_dict().values() if t.is_floating_point()]
+        ok = torch.stack([torch.isfinite(t).all() for t in tensors]).all().float().cpu()
+        if self.d.world > 1:
+            torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
+        if not ok.item():
+            raise Diverged(f"the weights stopped being finite by step {self.step}")
 
     def _global_sums(self) -> list[float]:
         t = torch.tensor(self.sums, dtype=torch.float64)
         if self.d.world > 1:
             torch.distributed.all_reduce(t)
+            t[3] /= self.d.world  # the processes train side by side: their mean time
         return t.tolist()
 
     def _meta(self) -> WeightMeta:
@@ -539,24 +590,37 @@ class _Trainer:
         return WeightMeta(self.pre, list(self.data.classes), src)
 
     def _save_weights(self, path: Path, **extra: object) -> None:
-        save_native(path, self.net, self._meta(), extra={
-            "dataset": DIGITS if self.cfg.data is None else str(Path(self.cfg.data).resolve()),
-            **{k: str(v) for k, v in extra.items()},
-        })
+        save_native(
+            path,
+            self.net,
+            self._meta(),
+            extra={
+                "dataset": DIGITS if self.cfg.data is None else str(Path(self.cfg.data).resolve()),
+                **{k: str(v) for k, v in extra.items()},
+            },
+        )
 
     def _checkpoint(self) -> None:
         """Weights and state at the current position, rank 0 writing; every process takes part."""
+        self._check_finite()
         sums = self._global_sums()
         if not self.d.main:
             return
-        if not _finite(self.net):
-            raise Diverged("the weights stopped being finite")
         state = {
-            "format": STATE_FORMAT, "global_step": self.step, "epoch": self.epoch, "batch": self.batch,
-            "seed": self.cfg.seed, "world_size": self.d.world,
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(), "sums": sums, "history": self.history,
-            "best_acc": self.best_acc, "best_epoch": self.best_epoch,
+            "format": STATE_FORMAT,
+            "global_step": self.step,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "seed": self.cfg.seed,
+            "world_size": self.d.world,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sums": sums,
+            "history": self.history,
+            "best_acc": self.best_acc,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
         }
         current, prev = self.run_dir / "train_state.pt", self.run_dir / "train_state.prev.pt"
         if current.exists():
@@ -565,11 +629,19 @@ class _Trainer:
         self._save_weights(self.run_dir / "last.safetensors", train_step=self.step, epoch=self.epoch)
 
     def _write_config(self) -> None:
-        doc = {"format": RUN_FORMAT, "config": asdict(self.cfg), "classes": self.data.classes,
-               "preprocess": self.pre.to_json(), "world_size": self.d.world,
-               "images": {"train": len(self.data.train), "val": len(self.data.val),
-                          "test": len(self.data.test) if self.data.test else 0},
-               "skipped_unreadable": self.data.skipped}
+        doc = {
+            "format": RUN_FORMAT,
+            "config": asdict(self.cfg),
+            "classes": self.data.classes,
+            "preprocess": self.pre.to_json(),
+            "world_size": self.d.world,
+            "images": {
+                "train": len(self.data.train),
+                "val": len(self.data.val),
+                "test": len(self.data.test) if self.data.test else 0,
+            },
+            "skipped_unreadable": self.data.skipped,
+        }
         text = json.dumps(doc, indent=2)
         atomic_write(self.run_dir / "config.json", lambda tmp: Path(tmp).write_text(text))
 
@@ -583,14 +655,20 @@ class _Trainer:
         sizes = f"{len(data.train):,} train / {len(data.val):,} val"
         if data.test is not None:
             sizes += f" / {len(data.test):,} held-out test"
-        self.log(f"{cfg.model} ({self.net.spec.variant}) on {data.name}: {len(data.classes)} classes, {sizes} "
-                 f"images at {self.pre.size}x{self.pre.size}x{self.pre.channels}")
+        self.log(
+            f"{cfg.model} ({self.net.spec.variant}) on {data.name}: {len(data.classes)} classes, {sizes} "
+            f"images at {self.pre.size}x{self.pre.size}x{self.pre.channels}"
+        )
         if data.skipped:
-            self.log(f"skipped {data.skipped} unreadable image file(s), e.g. {', '.join(data.skipped_examples)}")
+            self.log(
+                f"skipped {data.skipped} unreadable image file(s), e.g. {', '.join(data.skipped_examples)}"
+            )
         procs = f" x {self.d.world} processes" if self.d.world > 1 else ""
-        self.log(f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}, {cfg.optimizer} "
-                 f"lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
-                 f"{' with mixed precision' if self.amp else ''}; run folder {self.run_dir}")
+        self.log(
+            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}, {cfg.optimizer} "
+            f"lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
+            f"{' with mixed precision' if self.amp else ''}; run folder {self.run_dir}"
+        )
 
     def _write_metrics(self) -> None:
         buf = io.StringIO()
@@ -603,7 +681,11 @@ class _Trainer:
     # -- loops ----------------------------------------------------------------------------------
     def _loader(self, dataset, sampler, batch_size: int, drop_last: bool = False):
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=self.workers, drop_last=drop_last,
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            drop_last=drop_last,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -611,26 +693,49 @@ class _Trainer:
         ds = ImageDataset(samples, self.eval_tf)
         rank, world = (self.d.rank, self.d.world) if distributed else (0, 1)
         loader = self._loader(ds, list(range(rank, len(ds), world)), max(self.local_batch, 64))
-        return evaluate(net or self.net, loader, self.data.classes, device=self.device,
-                        channels_last=self.cfg.channels_last, amp=self.amp, distributed=distributed and world > 1)
+        return evaluate(
+            net or self.net,
+            loader,
+            self.data.classes,
+            device=self.device,
+            channels_last=self.cfg.channels_last,
+            amp=self.amp,
+            distributed=distributed and world > 1,
+        )
 
     def _train_epoch(self) -> None:
         from tqdm import tqdm
 
         cfg = self.cfg
-        sampler = EpochSampler(len(self.train_ds), seed=cfg.seed, epoch=self.epoch, rank=self.d.rank,
-                               world=self.d.world, skip=self.batch * self.local_batch)
+        sampler = EpochSampler(
+            len(self.train_ds),
+            seed=cfg.seed,
+            epoch=self.epoch,
+            rank=self.d.rank,
+            world=self.d.world,
+            skip=self.batch * self.local_batch,
+        )
         loader = self._loader(self.train_ds, sampler, self.local_batch, drop_last=True)
         show = self.verbose and (sys.stderr.isatty() if cfg.progress is None else cfg.progress)
-        bar = tqdm(total=self.steps_per_epoch, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                   unit="step", disable=not show, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.batch,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            unit="step",
+            disable=not show,
+            leave=False,
+            dynamic_ncols=True,
+        )
         _train_mode(self.net, cfg.freeze_backbone)
         start = time.perf_counter()
         done_before = self.sums[3]
         try:
             for x, y in loader:
                 torch.manual_seed(derive_seed(cfg.seed, self.d.rank, self.step))
-                loss, correct = self.stepper(x, y)
+                try:
+                    loss, correct = self.stepper(x, y)
+                except Diverged as e:
+                    raise Diverged(f"{e} at step {self.step + 1}") from None
                 self.step += 1
                 self.batch += 1
                 n = len(y)
@@ -642,30 +747,50 @@ class _Trainer:
                     self.tb.add_scalar("train/loss", loss.item(), self.step)
                     self.tb.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 bar.update()
-                bar.set_postfix(loss=f"{self.sums[0] / self.sums[2]:.3f}",
-                                acc=f"{self.sums[1] / self.sums[2]:.1%}",
-                                img_s=f"{self.sums[2] * self.d.world / max(self.sums[3], 1e-9):.0f}",
-                                refresh=False)
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 \
-                        and self.batch < self.steps_per_epoch:
+                bar.set_postfix(
+                    loss=f"{self.sums[0] / self.sums[2]:.3f}",
+                    acc=f"{self.sums[1] / self.sums[2]:.1%}",
+                    img_s=f"{self.sums[2] * self.d.world / max(self.sums[3], 1e-9):.0f}",
+                    refresh=False,
+                )
+                if (
+                    cfg.checkpoint_every
+                    and self.step % cfg.checkpoint_every == 0
+                    and self.batch < self.steps_per_epoch
+                ):
                     self._checkpoint()
         finally:
             bar.close()
 
     def _end_epoch(self) -> None:
+        if self.d.world > 1:
+            # each process updated the batch norm statistics with its own share of the last batch;
+            # take rank 0's (what the checkpoint saves) so that every process evaluates the same model
+            for b in self.net.buffers():
+                torch.distributed.broadcast(b, src=0)
+        self._check_finite()  # before a best.safetensors could be written
         sums = self._global_sums()
         val = self.evaluate(self.data.val, distributed=True)
         self.epoch += 1
         self.batch = 0
         self.sums = [0.0, 0.0, 0.0, 0.0]
-        row = {"epoch": self.epoch, "step": self.step, "lr": self.scheduler.get_last_lr()[0],
-               "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2], "val_loss": val.loss,
-               "val_acc": val.top1, "val_top5": val.topk, "seconds": sums[3],
-               "img_per_s": sums[2] / max(sums[3], 1e-9)}
+        row = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "lr": self.scheduler.get_last_lr()[0],
+            "train_loss": sums[0] / sums[2],
+            "train_acc": sums[1] / sums[2],
+            "val_loss": val.loss,
+            "val_acc": val.top1,
+            "val_top5": val.topk,
+            "seconds": sums[3],
+            "img_per_s": sums[2] / max(sums[3], 1e-9),
+        }
         self.history.append(row)
-        best = val.top1 > self.best_acc
+        # ties in accuracy (a small validation set) go to the lower validation loss
+        best = (val.top1, -val.loss) > (self.best_acc, -self.best_loss)
         if best:
-            self.best_acc, self.best_epoch = val.top1, self.epoch
+            self.best_acc, self.best_loss, self.best_epoch = val.top1, val.loss, self.epoch
             if self.d.main:
                 self._save_weights(self.run_dir / "best.safetensors", epoch=self.epoch, val_acc=val.top1)
         self._checkpoint()
@@ -674,21 +799,18 @@ class _Trainer:
         if self.tb is not None:
             for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "img_per_s"):
                 self.tb.add_scalar(k.replace("_", "/", 1), row[k], self.step)
-        self.log(f"epoch {self.epoch:>{len(str(self.cfg.epochs))}}/{self.cfg.epochs}  "
-                 f"loss {row['train_loss']:.3f}  acc {row['train_acc']:.2%}  val loss {row['val_loss']:.3f}  "
-                 f"val acc {row['val_acc']:.2%}  top-{val.k} {row['val_top5']:.2%}  lr {row['lr']:.2e}  "
-                 f"{row['seconds']:.1f} s  {row['img_per_s']:.0f} img/s{'  *' if best else ''}")
+        self.log(
+            f"epoch {self.epoch:>{len(str(self.cfg.epochs))}}/{self.cfg.epochs}  "
+            f"loss {row['train_loss']:.3f}  acc {row['train_acc']:.2%}  val loss {row['val_loss']:.3f}  "
+            f"val acc {row['val_acc']:.2%}  top-{val.k} {row['val_top5']:.2%}  lr {row['lr']:.2e}  "
+            f"{row['seconds']:.1f} s  {row['img_per_s']:.0f} img/s{'  *' if best else ''}"
+        )
 
     def run(self) -> TrainResult:
-        if self.epoch >= self.cfg.epochs:
-            raise ConfigError(f"{self.run_dir} has finished its {self.cfg.epochs} epochs; nothing to resume")
-        resumed = self.step > 0 or self.epoch > 0
-        if self.d.main:
+        resumed = self.step > 0
+        if self.d.main and not resumed:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not resumed:
-                self._write_config()
-            if self.cfg.tensorboard:
-                self.tb = _summary_writer(self.run_dir / "tensorboard", self.step)
+            self._write_config()
         self._describe()
         if resumed:
             self.log(f"resuming at epoch {self.epoch + 1}, step {self.batch} of {self.steps_per_epoch}")
@@ -697,11 +819,15 @@ class _Trainer:
                 self._train_epoch()
                 self._end_epoch()
         except Diverged as e:
-            where = f"epoch {self.epoch + 1}, step {self.batch + 1}"
+            last = self.run_dir / "last.safetensors" if self.d.main else None
+            kept = (
+                f"the last good checkpoint ({last}) is intact"
+                if last is not None and last.exists()
+                else "no checkpoint had been written yet"
+            )
             raise Diverged(
-                f"{e} at {where} (lr {self.scheduler.get_last_lr()[0]:.3g}); training stopped. "
-                f"The last good checkpoint ({self.run_dir / 'last.safetensors'}) is intact; "
-                "try a lower --lr"
+                f"{e} (epoch {self.epoch + 1}, lr {self.scheduler.get_last_lr()[0]:.3g}); training stopped, "
+                f"{kept}; try a lower --lr"
             ) from None
         except KeyboardInterrupt:
             self.log(f"\ninterrupted; continue with: inceptionkit train --resume {self.run_dir}")
@@ -715,17 +841,28 @@ class _Trainer:
         split = "test" if self.data.test is not None else "val"
         final = None
         if self.d.main:
-            from .weights.native import load_native
-
             best = load_native(self.run_dir / "best.safetensors", device=self.device)
-            best = best.to(memory_format=torch.channels_last if self.cfg.channels_last else torch.contiguous_format)
-            final = self.evaluate(self.data.test if split == "test" else self.data.val, distributed=False, net=best)
+            best = best.to(
+                memory_format=torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+            )
+            final = self.evaluate(
+                self.data.test if split == "test" else self.data.val, distributed=False, net=best
+            )
             what = "held-out test" if split == "test" else "validation"
             self.log(f"run folder: {self.run_dir}")
-            self.log(f"{what} accuracy: {final.top1:.2%} ({final.correct}/{final.n}, top-{final.k} "
-                     f"{final.topk:.2%}) with best.safetensors (epoch {self.best_epoch})")
-        return TrainResult(self.net, self.run_dir if self.d.main else None, self.history, self.best_epoch,
-                           self.best_acc, final, split)
+            self.log(
+                f"{what} accuracy: {final.top1:.2%} ({final.correct}/{final.n}, top-{final.k} "
+                f"{final.topk:.2%}) with best.safetensors (epoch {self.best_epoch})"
+            )
+        return TrainResult(
+            self.net,
+            self.run_dir if self.d.main else None,
+            self.history,
+            self.best_epoch,
+            self.best_acc,
+            final,
+            split,
+        )
 
 
 def _freeze(net: InceptionNet) -> None:
@@ -760,7 +897,9 @@ def save_curves(history: list[dict], path: str | Path, title: str = "") -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
-def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None, verbose: bool = True) -> TrainResult:
+def train(
+    cfg: TrainConfig | None = None, *, resume: str | Path | None = None, verbose: bool = True
+) -> TrainResult:
     """Train (or fine-tune, or with ``resume`` continue) a model; see the module docstring.
 
     Under torchrun every process calls this; rank 0 writes the run folder and prints.
@@ -812,9 +951,17 @@ def benchmark_training(
 
     ours = base.to(dev, memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
-    stepper = Stepper(ours, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
-                      torch.amp.GradScaler(dev.type, enabled=amp and dev.type == "cuda"), dev, amp,
-                      channels_last=True, label_smoothing=0.0, aux_weights=[])
+    stepper = Stepper(
+        ours,
+        opt,
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
+        torch.amp.GradScaler(dev.type, enabled=amp and dev.type == "cuda"),
+        dev,
+        amp,
+        channels_last=True,
+        label_smoothing=0.0,
+        aux_weights=[],
+    )
 
     def timed(fn: Callable[[], object]) -> float:
         if dev.type == "cuda":
@@ -834,5 +981,14 @@ def benchmark_training(
             times["plain"].append(t_plain)
     ours_ips = batch_size / statistics.median(times["ours"])
     plain_ips = batch_size / statistics.median(times["plain"])
-    return {"model": name, "batch_size": batch_size, "img_size": size, "device": str(dev), "steps": steps,
-            "amp": amp, "ours_img_s": ours_ips, "plain_img_s": plain_ips, "speedup": ours_ips / plain_ips}
+    return {
+        "model": name,
+        "batch_size": batch_size,
+        "img_size": size,
+        "device": str(dev),
+        "steps": steps,
+        "amp": amp,
+        "ours_img_s": ours_ips,
+        "plain_img_s": plain_ips,
+        "speedup": ours_ips / plain_ips,
+    }

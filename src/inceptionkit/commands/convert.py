@@ -21,16 +21,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="SRC", help="a weight file or a published tag")
     p.add_argument("--model", required=True, metavar="NAME", help="architecture, e.g. inception_v3")
     p.add_argument("--variant", help="weight-source variant (default: the one the file fits)")
-    p.add_argument("--num-classes", type=int, metavar="N",
-                   help="classes of the classifier (default: the file's); another count keeps a fresh one")
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        metavar="N",
+        help="classes of the classifier (default: the file's); another count keeps a fresh one",
+    )
     p.add_argument("--aux-logits", action="store_true", help="keep the auxiliary classifiers")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the .safetensors file to write")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    model, notes = load_pretrained(args.model, args.source, variant=args.variant,
-                                   num_classes=args.num_classes, aux_logits=args.aux_logits)
+    model, notes = load_pretrained(
+        args.model,
+        args.source,
+        variant=args.variant,
+        num_classes=args.num_classes,
+        aux_logits=args.aux_logits,
+    )
     for _, note in notes:
         print(f"note: {note}", file=sys.stderr)
     try:
@@ -38,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CommandError(f"cannot write {args.output}: {e.strerror or e}") from None
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.output}: {args.model} ({model.spec.variant}), {model.num_classes} classes, "
-          f"{n:,} parameters, from {model.weight_meta.source}")
+    print(
+        f"wrote {args.output}: {args.model} ({model.spec.variant}), {model.num_classes} classes, "
+        f"{n:,} parameters, from {model.weight_meta.source}"
+    )
     return 0

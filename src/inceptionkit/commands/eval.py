@@ -15,15 +15,22 @@ SPLITS = ("train", "val", "test")
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "eval", help="accuracy and confusion matrix of a checkpoint on labelled images",
+        "eval",
+        help="accuracy and confusion matrix of a checkpoint on labelled images",
         description="Evaluate an inceptionkit checkpoint (e.g. RUN/best.safetensors) on labelled images.",
     )
     p.add_argument("--checkpoint", required=True, metavar="FILE", help="inceptionkit .safetensors weights")
-    p.add_argument("--data", metavar="DIR",
-                   help="folder of class subfolders, or a train/val/test layout (default: the held-out "
-                        "digits for a checkpoint trained on them)")
-    p.add_argument("--split", choices=SPLITS,
-                   help="which part of a train/val/test layout or of the digits (default: test, else val)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder of class subfolders, or a train/val/test layout (default: the held-out "
+        "digits for a checkpoint trained on them)",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="which part of a train/val/test layout or of the digits (default: test, else val)",
+    )
     p.add_argument("--batch-size", type=int, default=64, metavar="B")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="data loading processes")
@@ -38,7 +45,9 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint}: no such file")
     md = read_native_metadata(args.checkpoint)
     if md is None:
-        raise UsageError(f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)")
+        raise UsageError(
+            f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
+        )
     model = load_native(args.checkpoint, device=args.device)
     meta = model.weight_meta
     if not meta.classes:
@@ -51,15 +60,19 @@ def run_eval(args: argparse.Namespace) -> int:
             split = args.split or "test"
             samples, where, skipped = getattr(digits, split), f"the {split} digits", 0
         else:
-            samples, folder, skipped = load_eval_folder(args.data, meta.classes, split=args.split,
-                                                        workers=args.workers or None)
+            samples, folder, skipped = load_eval_folder(
+                args.data, meta.classes, split=args.split, workers=args.workers or None
+            )
             where = str(folder)
     except DataError as e:
         raise UsageError(str(e)) from None
     if skipped:
         print(f"skipped {skipped} unreadable image file(s)")
-    loader = torch.utils.data.DataLoader(ImageDataset(samples, meta.preprocess.transform()),
-                                         batch_size=args.batch_size, num_workers=args.workers)
+    loader = torch.utils.data.DataLoader(
+        ImageDataset(samples, meta.preprocess.transform()),
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+    )
     result = evaluate(model, loader, meta.classes, device=args.device)
     print(f"{model.spec.arch} ({model.spec.variant}) on {where}: {result.n} images")
     if len(meta.classes) <= 30:

@@ -45,36 +45,70 @@ several processes or machines (torchrun; --batch-size is the global batch):
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train or fine-tune a model (default: inception_small on the built-in digits)",
+        "train",
+        help="train or fine-tune a model (default: inception_small on the built-in digits)",
         description="Train or fine-tune a model of the family, or continue a run with --resume.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", metavar="DIR",
-                      help="image folder: DIR/train/<class>/ + DIR/val/<class>/ [+ DIR/test/<class>/], "
-                           "or DIR/<class>/ (default: the built-in digits)")
-    data.add_argument("--val-split", type=float, metavar="F",
-                      help="fraction of each class held out for validation when DIR has no val/ (default 0.1)")
+    data.add_argument(
+        "--data",
+        metavar="DIR",
+        help="image folder: DIR/train/<class>/ + DIR/val/<class>/ [+ DIR/test/<class>/], "
+        "or DIR/<class>/ (default: the built-in digits)",
+    )
+    data.add_argument(
+        "--val-split",
+        type=float,
+        metavar="F",
+        help="fraction of each class held out for validation when DIR has no val/ (default 0.1)",
+    )
     data.add_argument("--img-size", type=int, metavar="PX", help="training and evaluation input size")
-    data.add_argument("--crop-scale", type=float, metavar="F",
-                      help="smallest area fraction of the random resized crop (default 0.08; digits 0.6)")
-    data.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
-                      help="random horizontal flips (default: on, off for the digits)")
+    data.add_argument(
+        "--crop-scale",
+        type=float,
+        metavar="F",
+        help="smallest area fraction of the random resized crop (default 0.08; digits 0.6)",
+    )
+    data.add_argument(
+        "--hflip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random horizontal flips (default: on, off for the digits)",
+    )
     data.add_argument("--max-train-images", type=int, metavar="N", help="train on a fixed random N images")
     data.add_argument("--workers", type=int, metavar="N", help="data loading processes per training process")
 
     model = p.add_argument_group("model")
-    model.add_argument("--model", choices=list_models(), metavar="NAME", help="architecture (default inception_small)")
+    model.add_argument(
+        "--model", choices=list_models(), metavar="NAME", help="architecture (default inception_small)"
+    )
     model.add_argument("--variant", help="variant of the architecture")
-    model.add_argument("--weights", metavar="W",
-                       help="start from these weights (file or tag); a new classifier for the classes found")
-    model.add_argument("--freeze-backbone", action="store_true", default=None,
-                       help="train the classifier only; batch norm statistics stay as loaded")
-    model.add_argument("--aux", action="store_true", default=None,
-                       help="auxiliary classifiers with the paper's loss weights (0.3 googlenet, 0.4 inception_v3)")
+    model.add_argument(
+        "--weights",
+        metavar="W",
+        help="start from these weights (file or tag); a new classifier for the classes found",
+    )
+    model.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        default=None,
+        help="train the classifier only; batch norm statistics stay as loaded",
+    )
+    model.add_argument(
+        "--aux",
+        action="store_true",
+        default=None,
+        help="auxiliary classifiers with the paper's loss weights (0.3 googlenet, 0.4 inception_v3)",
+    )
     model.add_argument("--drop-rate", type=float, metavar="P", help="dropout before the classifier")
-    model.add_argument("--sync-bn", action="store_true", default=None,
-                       help="synchronised batch norm across processes (CUDA only)")
+    model.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="synchronised batch norm across processes (CUDA only)",
+    )
 
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int, metavar="N")
@@ -90,19 +124,35 @@ def register(subparsers) -> None:
     run = p.add_argument_group("run")
     run.add_argument("--run-dir", metavar="RUN", help="where to write the run (must be new or empty)")
     run.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
-    run.add_argument("--checkpoint-every", type=int, metavar="STEPS",
-                     help="also checkpoint every STEPS steps (default: at epoch ends only)")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="also checkpoint every STEPS steps (default: at epoch ends only)",
+    )
     run.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
-    run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                     help="mixed precision (default: on for CUDA; bfloat16 on CPU when asked)")
-    run.add_argument("--tensorboard", action="store_true", default=None, help="TensorBoard logs in RUN/tensorboard")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar (default: when stderr is a terminal)")
+    run.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed precision (default: on for CUDA; bfloat16 on CPU when asked)",
+    )
+    run.add_argument(
+        "--tensorboard", action="store_true", default=None, help="TensorBoard logs in RUN/tensorboard"
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
     p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    given = {
+        f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
+    }
     if args.resume:
         fixed = sorted(set(given) - set(RUNTIME_FIELDS))
         if fixed:

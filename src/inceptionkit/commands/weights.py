@@ -37,16 +37,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     sets = list_weights(args.model)
     if args.format == "json":
-        rows = [{**asdict(ws), "arch": ws.arch, "preprocess": asdict(ws.preprocess),
-                 "cached": str(cached_path(ws)) if cached_path(ws).is_file() else None} for ws in sets]
+        rows = [
+            {
+                **asdict(ws),
+                "arch": ws.arch,
+                "preprocess": asdict(ws.preprocess),
+                "cached": str(cached_path(ws)) if cached_path(ws).is_file() else None,
+            }
+            for ws in sets
+        ]
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title=f"published weights (cache: {cache_dir()})")
     for col in ("tag", "variant", "checksum", "preprocessing", "cached"):
         table.add_column(col)
     for ws in sets:
-        table.add_row(ws.tag, ws.variant, ws.checksum or "none published", _recipe(ws.preprocess),
-                      "yes" if cached_path(ws).is_file() else "")
+        table.add_row(
+            ws.tag,
+            ws.variant,
+            ws.checksum or "none published",
+            _recipe(ws.preprocess),
+            "yes" if cached_path(ws).is_file() else "",
+        )
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ  # pipes get 140 columns, not 80
     Console(width=140 if piped else None).print(table)
     return 0

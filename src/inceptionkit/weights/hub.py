@@ -46,9 +46,9 @@ class WeightSet:
     format: Literal["keras-h5", "torch", "safetensors"]
     preprocess: Preprocess
     checksum: str | None  # "md5:<hex>" (full) or "sha256:<hex prefix>"; None: none published
+    source_name: str = ""  # the source's own name of this weight set
     num_classes: int = 1000  # 0: no classifier (keras' notop files)
     reference: str = ""  # the implementation that named the tensors, "timm:<model>" / "torchvision:<model>"
-    notes: str = ""
 
     def __str__(self) -> str:
         return self.tag
@@ -67,73 +67,122 @@ class WeightSet:
         return imagenet_categories() if self.num_classes == 1000 else None
 
 
-# torchvision's weights expect ImageNet mean/std and their models start with ``transform_input=True``,
-# which maps that back to (x - 0.5) / 0.5; we fold both into the recipe (mean = std = 0.5).
-def _torchvision(size: int, resize: int) -> Preprocess:
-    return Preprocess(size=size, crop_pct=size / resize, interpolation="bilinear")
-
-
-def _timm(crop_pct: float, mean: tuple[float, ...] = (0.5, 0.5, 0.5),
-          std: tuple[float, ...] = (0.5, 0.5, 0.5)) -> Preprocess:
-    return Preprocess(size=299, crop_pct=crop_pct, interpolation="bicubic", mean=mean, std=std)
-
-
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications"
 HF_URL = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 
 
-def _keras(arch: str, folder: str, stem: str, md5: str, md5_notop: str) -> list[WeightSet]:
+def _sha256_prefix(url: str) -> str:
+    """The checksum in a ``name-<sha256 prefix>.pth`` file name, as torch.hub reads it."""
+    return "sha256:" + url.rsplit("-", 1)[1].split(".")[0]
+
+
+def _keras(arch: str, builder: str, md5: str, md5_notop: str) -> list[WeightSet]:
+    """The top and no-top files of ``keras.applications.<builder>(weights="imagenet")``."""
     return [
-        WeightSet(f"{arch}.keras_imagenet{suffix}", "keras",
-                  f"{KERAS_URL}/{folder}/{stem}_weights_tf_dim_ordering_tf_kernels{suffix}.h5",
-                  "keras", "keras-h5", KERAS, f"md5:{h}", classes,
-                  notes="keras.applications, legacy HDF5 written by keras 2")
-        for suffix, h, classes in (("", md5, 1000), ("_notop", md5_notop, 0))
+        WeightSet(
+            f"{arch}.keras_imagenet{suffix}",
+            "keras",
+            f"{KERAS_URL}/{arch}/{arch}_weights_tf_dim_ordering_tf_kernels{suffix}.h5",
+            "keras",
+            "keras-h5",
+            KERAS,
+            f"md5:{h}",
+            f"keras.applications.{builder}(include_top={top})",
+            1000 if top else 0,
+        )
+        for suffix, h, top in (("", md5, True), ("_notop", md5_notop, False))
     ]
 
 
-def _timm_hub(tag: str, timm_name: str, pre: Preprocess, notes: str) -> WeightSet:
-    return WeightSet(tag, "timm", HF_URL.format(timm_name), "timm", "safetensors", pre, None,
-                     reference=f"timm:{timm_name.split('.')[0]}", notes=notes)
+def _torchvision(arch: str, url: str, enum: str, size: int, resize: int) -> WeightSet:
+    """torchvision's weights expect ImageNet mean/std, and torchvision builds their models with
+    ``transform_input=True``, which maps that back to (x - 0.5) / 0.5: the recipe folds both."""
+    pre = Preprocess(size=size, crop_pct=size / resize, interpolation="bilinear")
+    return WeightSet(
+        f"{arch}.tv_imagenet",
+        "torchvision",
+        url,
+        "torchvision",
+        "torch",
+        pre,
+        _sha256_prefix(url),
+        f"torchvision.models.{enum}.IMAGENET1K_V1",
+        reference=f"torchvision:{arch}",
+    )
+
+
+def _timm(
+    tag: str,
+    timm_name: str,
+    crop_pct: float,
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+    std: tuple[float, ...] = (0.5, 0.5, 0.5),
+    url: str = "",
+) -> WeightSet:
+    """timm's pretrained_cfg: 299 pixels, bicubic, its crop_pct, mean and std. Hub files have no
+    published checksum; GitHub release files have the SHA-256 prefix in their name."""
+    pre = Preprocess(size=299, crop_pct=crop_pct, interpolation="bicubic", mean=mean, std=std)
+    return WeightSet(
+        tag,
+        "timm",
+        url or HF_URL.format(timm_name),
+        "timm",
+        "torch" if url else "safetensors",
+        pre,
+        _sha256_prefix(url) if url else None,
+        timm_name,
+        reference=f"timm:{timm_name.split('.')[0]}",
+    )
 
 
 WEIGHT_SETS: dict[str, WeightSet] = {
     ws.tag: ws
     for ws in (
-        WeightSet("googlenet.tv_imagenet", "torchvision",
-                  "https://download.pytorch.org/models/googlenet-1378be20.pth", "torchvision", "torch",
-                  _torchvision(224, 256), "sha256:1378be20", reference="torchvision:googlenet",
-                  notes="torchvision GoogLeNet_Weights.IMAGENET1K_V1 (with auxiliary heads)"),
-        WeightSet("inception_v3.tv_imagenet", "torchvision",
-                  "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth", "torchvision",
-                  "torch", _torchvision(299, 342), "sha256:0cc3c7bd", reference="torchvision:inception_v3",
-                  notes="torchvision Inception_V3_Weights.IMAGENET1K_V1 (with the auxiliary head)"),
-        *_keras("inception_v3", "inception_v3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564",
-                "bcbd6486424b2319ff4ef7d526e38f63"),
-        _timm_hub("inception_v3.timm_tv_imagenet", "inception_v3.tv_in1k", _timm(0.875),
-                  "timm inception_v3.tv_in1k: torchvision's weights, with the auxiliary head"),
-        _timm_hub("inception_v3.timm_tf_imagenet", "inception_v3.tf_in1k", _timm(0.875),
-                  "timm inception_v3.tf_in1k: ported from TF-slim"),
-        _timm_hub("inception_v3.timm_tf_adv_imagenet", "inception_v3.tf_adv_in1k", _timm(0.875),
-                  "timm inception_v3.tf_adv_in1k: adversarially trained, ported from TF"),
-        _timm_hub("inception_v3.timm_gluon_imagenet", "inception_v3.gluon_in1k", _timm(0.875, IMAGENET_MEAN, IMAGENET_STD),
-                  "timm inception_v3.gluon_in1k: from GluonCV"),
-        _timm_hub("inception_v4.timm_imagenet", "inception_v4.tf_in1k", _timm(0.875),
-                  "timm inception_v4.tf_in1k: ported from TF-slim"),
-        *_keras("inception_resnet_v2", "inception_resnet_v2", "inception_resnet_v2",
-                "e693bd0210a403b3192acc6073ad2e96", "d19885ff4a710c122648d3b5c3b684e4"),
-        _timm_hub("inception_resnet_v2.timm_imagenet", "inception_resnet_v2.tf_in1k", _timm(0.8975),
-                  "timm inception_resnet_v2.tf_in1k: ported from TF-slim"),
-        _timm_hub("inception_resnet_v2.timm_ens_adv_imagenet",
-                  "inception_resnet_v2.tf_ens_adv_in1k", _timm(0.8975),
-                  "timm inception_resnet_v2.tf_ens_adv_in1k: ensemble adversarial training"),
-        *_keras("xception", "xception", "xception", "0a58e3b7378bc2990ea3b43d5981f1f6",
-                "b0042744bf5b25fce3cb969f33bebb97"),
-        WeightSet("xception.timm_imagenet", "timm",
-                  "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/"
-                  "xception-43020ad28.pth", "timm", "torch", _timm(0.8975), "sha256:43020ad28",
-                  reference="timm:legacy_xception",
-                  notes="timm legacy_xception.tf_in1k: Cadene's port of the keras weights"),
+        _torchvision(
+            "googlenet",
+            "https://download.pytorch.org/models/googlenet-1378be20.pth",
+            "GoogLeNet_Weights",
+            224,
+            256,
+        ),
+        _torchvision(
+            "inception_v3",
+            "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+            "Inception_V3_Weights",
+            299,
+            342,
+        ),
+        *_keras(
+            "inception_v3",
+            "InceptionV3",
+            "9a0d58056eeedaa3f26cb7ebd46da564",
+            "bcbd6486424b2319ff4ef7d526e38f63",
+        ),
+        _timm("inception_v3.timm_tv_imagenet", "inception_v3.tv_in1k", 0.875),  # torchvision's, with aux
+        _timm("inception_v3.timm_tf_imagenet", "inception_v3.tf_in1k", 0.875),
+        _timm("inception_v3.timm_tf_adv_imagenet", "inception_v3.tf_adv_in1k", 0.875),
+        _timm(
+            "inception_v3.timm_gluon_imagenet", "inception_v3.gluon_in1k", 0.875, IMAGENET_MEAN, IMAGENET_STD
+        ),
+        _timm("inception_v4.timm_imagenet", "inception_v4.tf_in1k", 0.875),
+        *_keras(
+            "inception_resnet_v2",
+            "InceptionResNetV2",
+            "e693bd0210a403b3192acc6073ad2e96",
+            "d19885ff4a710c122648d3b5c3b684e4",
+        ),
+        _timm("inception_resnet_v2.timm_imagenet", "inception_resnet_v2.tf_in1k", 0.8975),
+        _timm("inception_resnet_v2.timm_ens_adv_imagenet", "inception_resnet_v2.tf_ens_adv_in1k", 0.8975),
+        *_keras(
+            "xception", "Xception", "0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97"
+        ),
+        _timm(
+            "xception.timm_imagenet",
+            "legacy_xception.tf_in1k",
+            0.8975,
+            url="https://github.com/rwightman/"
+            "pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
+        ),
     )
 }
 
@@ -145,7 +194,9 @@ def list_weights(arch: str | None = None) -> list[WeightSet]:
 
 def get_weight_set(tag: str) -> WeightSet:
     if tag not in WEIGHT_SETS:
-        raise WeightsError(f"{tag}: no published weights of that name (`inceptionkit weights list` shows them)")
+        raise WeightsError(
+            f"{tag}: no published weights of that name (`inceptionkit weights list` shows them)"
+        )
     return WEIGHT_SETS[tag]
 
 
@@ -184,8 +235,10 @@ def _copy_checked(ws: WeightSet, tmp: str) -> None:
         raise WeightsError(f"{ws.tag}: cannot download {ws.url} ({reason})") from None
     got = digest.hexdigest()
     if expected and not got.startswith(expected.lower()):
-        raise WeightsError(f"{ws.tag}: checksum mismatch for {ws.url}: expected {algo} {expected}, got "
-                           f"{got[:len(expected)]}; nothing was cached")
+        raise WeightsError(
+            f"{ws.tag}: checksum mismatch for {ws.url}: expected {algo} {expected}, got "
+            f"{got[: len(expected)]}; nothing was cached"
+        )
 
 
 def download(ws: WeightSet | str) -> Path:

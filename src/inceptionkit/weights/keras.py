@@ -38,8 +38,12 @@ from .formats import WeightsError
 from .mapping import SourceLeaf, describe_misfit, leaves_of, template
 
 WEIGHT_KINDS = ("conv", "bn", "sepconv", "dense")
-KERAS3_CLASSES = {"conv2d": "conv", "batch_normalization": "bn", "separable_conv2d": "sepconv",
-                  "dense": "dense"}
+KERAS3_CLASSES = {
+    "conv2d": "conv",
+    "batch_normalization": "bn",
+    "separable_conv2d": "sepconv",
+    "dense": "dense",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,11 +192,21 @@ class KerasLayer:
     arrays: dict[str, np.ndarray]
 
 
-ROLES = {
-    "conv": ("kernel", "bias"),
-    "sepconv": ("depthwise_kernel", "pointwise_kernel", "bias"),
-    "dense": ("kernel", "bias"),
-    "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
+# Each kind's weights in keras' order: role -> (our attribute, axes of the PyTorch layout).
+CONVERT: dict[str, dict[str, tuple[str, tuple[int, ...] | None]]] = {
+    "conv": {"kernel": ("weight", (3, 2, 0, 1)), "bias": ("bias", None)},
+    "sepconv": {
+        "depthwise_kernel": ("conv1.weight", (2, 3, 0, 1)),
+        "pointwise_kernel": ("pointwise.weight", (3, 2, 0, 1)),
+        "bias": ("bias", None),
+    },
+    "dense": {"kernel": ("weight", (1, 0)), "bias": ("bias", None)},
+    "bn": {
+        "gamma": ("weight", None),  # absent with BatchNormalization(scale=False)
+        "beta": ("bias", None),
+        "moving_mean": ("running_mean", None),
+        "moving_variance": ("running_var", None),
+    },
 }
 
 
@@ -213,7 +227,7 @@ def _legacy_kind(roles: list[str], arrays: list[np.ndarray]) -> str:
         return "sepconv"
     if "kernel" in roles:
         return "conv" if arrays[roles.index("kernel")].ndim == 4 else "dense"
-    if set(roles) <= set(ROLES["bn"]):
+    if set(roles) <= set(CONVERT["bn"]):
         return "bn"
     return "+".join(roles)
 
@@ -242,17 +256,21 @@ def _read_keras3(root) -> dict[str, list[KerasLayer]]:
         if kind is None:
             raise WeightsError(f"keras layer {name} is of a kind no Inception model has")
         arrays = [np.asarray(vars_[str(i)]) for i in range(len(vars_))]
-        roles = list(ROLES[kind])
+        roles = list(CONVERT[kind])
         if kind == "bn" and len(arrays) == 3:
             roles = roles[1:]  # BatchNormalization(scale=False)
         by_kind.setdefault(kind, []).append(
-            (int(m.group(2) or 0), KerasLayer(name, kind, dict(zip(roles, arrays, strict=False)))))
+            (int(m.group(2) or 0), KerasLayer(name, kind, dict(zip(roles, arrays, strict=False))))
+        )
     return {k: [layer for _, layer in sorted(v, key=lambda t: t[0])] for k, v in by_kind.items()}
 
 
 def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list[KerasLayer]]]:
     """("legacy", layers in file order) or ("keras3", layers of each kind in order)."""
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(f"{path}: a keras (HDF5) file; reading it needs h5py (pip install h5py)") from None
 
     try:
         with h5py.File(path, "r") as f:
@@ -265,8 +283,9 @@ def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list
         raise WeightsError(f"{path}: {e}") from None
     except (OSError, KeyError, ValueError, TypeError):
         raise WeightsError(f"{path}: cannot read the HDF5 file (truncated or corrupt)") from None
-    raise WeightsError(f"{path}: an HDF5 file, but not a keras weight file "
-                       "(no layer_names attribute, no layers group)")
+    raise WeightsError(
+        f"{path}: an HDF5 file, but not a keras weight file (no layer_names attribute, no layers group)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,23 +295,10 @@ def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list
 
 def _to_torch(layer: KerasLayer) -> dict[str, np.ndarray]:
     """The layer's arrays under our attribute names, in PyTorch layouts (paths relative to the module)."""
-    a = layer.arrays
-    if layer.kind == "conv":
-        out = {"weight": a["kernel"].transpose(3, 2, 0, 1)}
-    elif layer.kind == "sepconv":
-        out = {"conv1.weight": a["depthwise_kernel"].transpose(2, 3, 0, 1),
-               "pointwise.weight": a["pointwise_kernel"].transpose(3, 2, 0, 1)}
-    elif layer.kind == "dense":
-        out = {"weight": a["kernel"].T}
-    else:
-        out = {"weight": a.get("gamma"), "running_mean": a.get("moving_mean"),
-               "running_var": a.get("moving_variance")}
-        out = {k: v for k, v in out.items() if v is not None}
-        if "beta" in a:
-            out["bias"] = a["beta"]
-        return out
-    if "bias" in a:
-        out["bias"] = a["bias"]
+    out = {}
+    for role, array in layer.arrays.items():
+        attr, axes = CONVERT[layer.kind][role]
+        out[attr] = array if axes is None else array.transpose(axes)
     return out
 
 
@@ -316,11 +322,21 @@ def keras_found(spec: NetSpec, stored) -> tuple[dict[str, torch.Tensor] | None, 
         where = f"keras layer #{k} ({layer.name})"
         if layer.kind != kind:
             return None, f"{where} is a {layer.kind} layer, {path} wants {kind}"
-        converted = {f"{path}.{a}": torch.from_numpy(np.ascontiguousarray(v))
-                     for a, v in _to_torch(layer).items()}
+        unknown = set(layer.arrays) - set(CONVERT[kind])
+        if unknown:
+            return None, f"{where} holds {', '.join(sorted(unknown))}, which no {kind} layer of ours has"
+        converted = {
+            f"{path}.{a}": torch.from_numpy(np.ascontiguousarray(v)) for a, v in _to_torch(layer).items()
+        }
         for leaf in (leaf for leaf in leaves if leaf.path == path or leaf.path.startswith(path + ".")):
-            src = SourceLeaf(layer.name, {key.rpartition(".")[2]: converted.pop(key)
-                                          for key in list(converted) if key.rpartition(".")[0] == leaf.path})
+            src = SourceLeaf(
+                layer.name,
+                {
+                    key.rpartition(".")[2]: converted.pop(key)
+                    for key in list(converted)
+                    if key.rpartition(".")[0] == leaf.path
+                },
+            )
             if not leaf.fits(src.tensors):
                 return None, f"{where}: {describe_misfit(leaf, src)}"
             found.update({leaf.key(a): t for a, t in src.tensors.items()})
@@ -328,6 +344,8 @@ def keras_found(spec: NetSpec, stored) -> tuple[dict[str, torch.Tensor] | None, 
             key, t = next(iter(converted.items()))
             return None, f"{where} holds {key.removeprefix(path + '.')} {tuple(t.shape)}, {path} has none"
     if len(seq) not in (len(ours), len(ours) - 1):
-        return None, (f"the file has {len(seq)} keras layers with weights; {spec.arch} ({spec.variant}) "
-                      f"has {len(ours)} ({len(ours) - 1} without the classifier)")
+        return None, (
+            f"the file has {len(seq)} keras layers with weights; {spec.arch} ({spec.variant}) "
+            f"has {len(ours)} ({len(ours) - 1} without the classifier)"
+        )
     return found, None

@@ -18,7 +18,9 @@ import importlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,18 +45,24 @@ class Source:
     kind: str  # "keras legacy HDF5", "keras 3 .weights.h5", "PyTorch state dict", ...
     meta: WeightMeta | None = None  # inceptionkit files carry their own
     chosen: str = ""  # why this variant, when the caller named none
+    in_chans: int = 3
 
 
-def resolve(weights: str | Path) -> tuple[Path, WeightSet | None]:
-    """The local file for ``weights`` (a path, or a published tag: downloaded into the cache)."""
+def resolve(name: str, weights: str | Path) -> tuple[Path, WeightSet | None]:
+    """The local file for ``weights`` (a path, or a tag of ``name``'s published weights: downloaded
+    into the cache)."""
     p = Path(weights)
     if p.exists():
         return check_file(p), None
     if str(weights) in WEIGHT_SETS:
         ws = WEIGHT_SETS[str(weights)]
+        if ws.arch != name:
+            raise WeightsError(f"{ws.tag}: weights for {ws.arch}, not {name}")
         return download(ws), ws
-    raise WeightsError(f"{weights}: no such file, and no published weights of that name "
-                       "(`inceptionkit weights list` shows them)")
+    raise WeightsError(
+        f"{weights}: no such file, and no published weights of that name "
+        "(`inceptionkit weights list` shows them)"
+    )
 
 
 def _variants_for_state_dicts(name: str) -> list[str]:
@@ -83,7 +91,9 @@ def _from_keras(name: str, path: Path, variant: str | None) -> Source:
     layout, stored = read_keras(path)
     kind = "keras legacy HDF5" if layout == "legacy" else "keras 3 .weights.h5"
     if variant is None and "keras" not in list_variants(name):
-        fits = [f"{s.arch} ({s.variant})" for s in _all_specs() if s.variant == "keras" and _fits_keras(s, stored)]
+        fits = [
+            f"{s.arch} ({s.variant})" for s in _all_specs() if s.variant == "keras" and _fits_keras(s, stored)
+        ]
         raise WeightsError(f"{path}: a {kind} file, and {name} has no keras variant{_suggestion(fits)}")
     spec = get_spec(name, variant or "keras")
     found, misfit = keras_found(spec, stored)
@@ -93,7 +103,8 @@ def _from_keras(name: str, path: Path, variant: str | None) -> Source:
     return Source(found, spec.variant, kind, chosen="" if variant else "a keras file")
 
 
-def _reference_keys(ref: str) -> list[str] | None:
+@cache
+def _reference_keys(ref: str) -> tuple[str, ...] | None:
     """The state-dict keys, in order, of a reference implementation ("timm:name"), if installed."""
     lib, _, model_name = ref.partition(":")
     try:
@@ -104,52 +115,65 @@ def _reference_keys(ref: str) -> list[str] | None:
         if lib == "torchvision":
             model = getattr(module.models, model_name)(weights=None, aux_logits=True, init_weights=False)
         else:
-            model = module.create_model(model_name, pretrained=False,
-                                        **({"aux_logits": True} if model_name == "inception_v3" else {}))
-    return list(model.state_dict())
+            model = module.create_model(
+                model_name, pretrained=False, **({"aux_logits": True} if model_name == "inception_v3" else {})
+            )
+    return tuple(model.state_dict())
 
 
-def _name_orders(name: str) -> Iterator[list[str]]:
+def _name_orders(name: str) -> Iterator[tuple[str, ...]]:
     for v in list_variants(name):
-        yield list(template(get_spec(name, v)).state_dict())
+        yield tuple(template(get_spec(name, v)).state_dict())
     for ref in dict.fromkeys(ws.reference for ws in list_weights(name) if ws.reference):
         keys = _reference_keys(ref)
         if keys is not None:
             yield keys
 
 
-def _from_state_dict(name: str, path: Path, state, kind: str, variant: str | None) -> Source:
+def _from_state_dict(
+    name: str, path: Path, state, kind: str, variant: str | None, in_chans: int = 3
+) -> Source:
     leaves = source_leaves(state)
     candidates = [variant] if variant else _variants_for_state_dicts(name)
     first = None
     for v in candidates:
-        m = match(get_spec(name, v), leaves)
+        m = match(get_spec(name, v), leaves, in_chans)
         if m.ok:
-            return Source(m.found, v, kind, chosen="" if variant else f"the first whose shapes fit a {kind}")
+            chosen = "" if variant else f"the first whose shapes fit a {kind}"
+            return Source(m.found, v, kind, chosen=chosen, in_chans=in_chans)
         first = first or m
     tried = {(name, v) for v in candidates}
-    fits = [f"{s.arch} ({s.variant})" for s in _all_specs()
-            if (s.arch, s.variant) not in tried and match(s, leaves).ok]
+    fits = [
+        f"{s.arch} ({s.variant})"
+        for s in _all_specs()
+        if (s.arch, s.variant) not in tried and match(s, leaves).ok
+    ]
     raise WeightsError(f"{path}: does not fit {name} ({candidates[0]}): {first.problem()}{_suggestion(fits)}")
 
 
-def read_source(name: str, path: Path, variant: str | None) -> Source:
-    """Our tensors from the weight file at ``path``, for ``name`` in ``variant`` (or the one that fits)."""
+def read_source(name: str, path: Path, variant: str | None, in_chans: int | None = None) -> Source:
+    """Our tensors from the weight file at ``path``, for ``name`` in ``variant`` (or the one that fits).
+
+    ``in_chans=None``: an inceptionkit file's own input channels, 3 for every other source.
+    """
     fmt = detect_format(path)
     if fmt == "hdf5":
         return _from_keras(name, path, variant)
     if fmt == "torch":
-        return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant)
+        return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant, in_chans or 3)
     tensors, md = read_safetensors(path)
     if md.get("format") == MAGIC:
         if md.get("arch") != name:
-            raise WeightsError(f"{path}: holds {md.get('arch')} ({md.get('variant')}) weights, not {name}; "
-                               f"it fits {md.get('arch')} ({md.get('variant')})")
+            raise WeightsError(
+                f"{path}: holds {md.get('arch')} ({md.get('variant')}) weights, not {name}; "
+                f"it fits {md.get('arch')} ({md.get('variant')})"
+            )
         variant = variant or md["variant"]
-        ordered = order_by_names(tensors, [list(template(get_spec(name, variant)).state_dict())])
+        chans = in_chans or int(md.get("in_chans", 3))
+        ordered = order_by_names(tensors, [tuple(template(get_spec(name, variant), chans).state_dict())])
         if ordered is None:
             raise WeightsError(f"{path}: its tensor names are not those of {name} ({variant})")
-        src = _from_state_dict(name, path, ordered, "inceptionkit file", variant)
+        src = _from_state_dict(name, path, ordered, "inceptionkit file", variant, chans)
         src.meta = meta_from_metadata(md)
         return src
     ordered = order_by_names(tensors, _name_orders(name))
@@ -157,18 +181,23 @@ def read_source(name: str, path: Path, variant: str | None) -> Source:
         raise WeightsError(
             f"{path}: a safetensors file keeps no tensor order, and its tensor names are not those of "
             f"{name} in inceptionkit or of an installed reference (timm, torchvision); "
-            "save it with torch.save instead")
-    return _from_state_dict(name, path, ordered, "safetensors state dict", variant)
+            "save it with torch.save instead"
+        )
+    return _from_state_dict(name, path, ordered, "safetensors state dict", variant, in_chans or 3)
 
 
-def _meta(src: Source, ws: WeightSet | None, model: InceptionNet, path: Path, head_loaded: bool) -> WeightMeta:
+def _meta(
+    src: Source, ws: WeightSet | None, model: InceptionNet, path: Path, head_loaded: bool
+) -> WeightMeta:
     if src.meta is not None:
         meta = src.meta
         meta.classes = meta.classes if head_loaded else None
         return meta
     ws_for_recipe = ws or default_weight_set(model.spec.arch, src.variant)
     preprocess = ws_for_recipe.preprocess if ws_for_recipe else Preprocess(size=model.spec.default_size)
-    classes = imagenet_categories() if head_loaded and model.num_classes == 1000 else None
+    # a published set names its classes; a bare file with 1000 classes is taken for ImageNet-1k
+    labels = ws.classes if ws else imagenet_categories() if model.num_classes == 1000 else None
+    classes = labels if head_loaded else None
     return WeightMeta(preprocess, classes, source=f"{src.kind} {path}", tag=ws.tag if ws else None)
 
 
@@ -179,7 +208,7 @@ def load_pretrained(
     variant: str | None = None,
     num_classes: int | None = None,
     aux_logits: bool = False,
-    in_chans: int = 3,
+    in_chans: int | None = None,
     drop_rate: float | None = None,
 ) -> tuple[InceptionNet, list[tuple[int, str]]]:
     """Build ``name`` with ``weights`` (a file or a published tag); also (logging level, note) pairs.
@@ -187,21 +216,24 @@ def load_pretrained(
     ``num_classes=None`` takes the file's classifier (1000 classes if the file has none). A different
     count loads the backbone and keeps a fresh classifier; the notes say so.
     """
-    path, ws = resolve(weights)
-    if ws is not None and ws.arch != name:
-        raise WeightsError(f"{ws.tag}: weights for {ws.arch}, not {name}")
-    src = read_source(name, path, variant or (ws.variant if ws else None))
+    path, ws = resolve(name, weights)
+    src = read_source(name, path, variant or (ws.variant if ws else None), in_chans)
     notes = [(logging.INFO, f"variant {src.variant} (chosen: {src.chosen})")] if src.chosen else []
     file_classes = source_classes(src.found)
     n = (file_classes or 1000) if num_classes is None else num_classes
-    model = InceptionNet(get_spec(name, src.variant), num_classes=n, in_chans=in_chans,
-                         aux_logits=aux_logits, drop_rate=drop_rate)
-    notes += [(logging.WARNING, note) for note in load_found(model, src.found, str(path))]
+    model = InceptionNet(
+        get_spec(name, src.variant),
+        num_classes=n,
+        in_chans=src.in_chans,
+        aux_logits=aux_logits,
+        drop_rate=drop_rate,
+    )
+    notes += load_found(model, src.found, str(path))
     model.weight_meta = _meta(src, ws, model, path, head_loaded=bool(n) and file_classes == n)
     return model, notes
 
 
-def create_with_weights(name: str, weights: str | Path, **kwargs) -> InceptionNet:
+def create_with_weights(name: str, weights: str | Path, **kwargs: Any) -> InceptionNet:
     """:func:`load_pretrained`, with its notes logged (the variant choice at INFO, the rest as warnings)."""
     model, notes = load_pretrained(name, weights, **kwargs)
     for level, note in notes:

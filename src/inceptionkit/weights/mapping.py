@@ -26,8 +26,6 @@ from ..model import InceptionNet
 from ..spec import NetSpec
 from .formats import WeightsError
 
-log = logging.getLogger("inceptionkit.weights")
-
 Shape = tuple[int, ...]
 SKIP = "num_batches_tracked"
 
@@ -63,15 +61,20 @@ class Unit:
 
 
 @cache
-def template(spec: NetSpec) -> InceptionNet:
+def template(spec: NetSpec, in_chans: int = 3) -> InceptionNet:
     """The shapes-only model of ``spec`` (meta device), with every auxiliary head and a classifier."""
     with torch.device("meta"):
-        return InceptionNet(spec, num_classes=1, aux_logits=bool(spec.aux))
+        return InceptionNet(spec, num_classes=1, aux_logits=bool(spec.aux), in_chans=in_chans)
 
 
 def _role(path: str) -> Literal["features", "aux", "head"]:
     top = path.split(".", 1)[0]
     return "features" if top == "features" else "aux" if top == "aux" else "head"
+
+
+def _is_classifier(path: str) -> bool:
+    """Whether the module at ``path`` is a classifier (ours: ``fc`` and each auxiliary head's ``fc``)."""
+    return path == "fc" or (_role(path) == "aux" and path.endswith(".fc"))
 
 
 def _unit_name(path: str) -> str:
@@ -86,16 +89,15 @@ def leaves_of(model: torch.nn.Module) -> list[Leaf]:
         tensors = [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]
         shapes = tuple((a, tuple(t.shape)) for a, t in tensors if a != SKIP and t is not None)
         if shapes:
-            classifier = path == "fc" or (_role(path) == "aux" and path.endswith(".fc"))
-            out.append(Leaf(path, shapes, classifier))
+            out.append(Leaf(path, shapes, _is_classifier(path)))
     return out
 
 
 @cache
-def units(spec: NetSpec) -> tuple[Unit, ...]:
+def units(spec: NetSpec, in_chans: int = 3) -> tuple[Unit, ...]:
     """The units of ``spec``'s template, in order."""
     grouped: OrderedDict[str, list[Leaf]] = OrderedDict()
-    for leaf in leaves_of(template(spec)):
+    for leaf in leaves_of(template(spec, in_chans)):
         grouped.setdefault(_unit_name(leaf.path), []).append(leaf)
     return tuple(Unit(name, _role(name), tuple(ls)) for name, ls in grouped.items())
 
@@ -141,7 +143,6 @@ class Match:
     """Which of our tensors a source provides."""
 
     found: dict[str, torch.Tensor]
-    missing: list[Unit]
     misfit: str | None  # the first tensor of a required unit that does not fit
     leftovers: list[str]  # source tensors with no place in the model
 
@@ -153,7 +154,9 @@ class Match:
         return self.misfit or f"{self.leftovers[0]} has no place in the model"
 
 
-def _first_fit(leaf: Leaf, leaves: list[SourceLeaf], taken: set[int], start: int) -> tuple[int | None, int | None]:
+def _first_fit(
+    leaf: Leaf, leaves: list[SourceLeaf], taken: set[int], start: int
+) -> tuple[int | None, int | None]:
     """(the first free source leaf that fits ``leaf``, the first free one), as indices."""
     first = None
     for i in range(start, len(leaves)):
@@ -165,14 +168,13 @@ def _first_fit(leaf: Leaf, leaves: list[SourceLeaf], taken: set[int], start: int
     return None, first
 
 
-def match(spec: NetSpec, leaves: list[SourceLeaf]) -> Match:
+def match(spec: NetSpec, leaves: list[SourceLeaf], in_chans: int = 3) -> Match:
     """Give each of ``spec``'s leaves the first unused source leaf of the same shapes."""
     used: set[int] = set()
     found: dict[str, torch.Tensor] = {}
-    missing: list[Unit] = []
     misfit = None
     start = 0  # every source leaf before this one is used
-    for unit in units(spec):
+    for unit in units(spec, in_chans):
         picks: list[int] = []
         for leaf in unit.leaves:
             i, first_free = _first_fit(leaf, leaves, used.union(picks), start)
@@ -187,14 +189,18 @@ def match(spec: NetSpec, leaves: list[SourceLeaf]) -> Match:
                 start += 1
             for leaf, i in zip(unit.leaves, picks, strict=True):
                 found.update({leaf.key(a): t for a, t in leaves[i].tensors.items()})
-            continue
-        missing.append(unit)
-    leftovers = [f"{s.path}.{a} {tuple(t.shape)}" for i, s in enumerate(leaves) if i not in used
-                 for a, t in s.tensors.items()]
-    return Match(found, missing, misfit, leftovers)
+    leftovers = [
+        f"{s.path}.{a} {tuple(t.shape)}"
+        for i, s in enumerate(leaves)
+        if i not in used
+        for a, t in s.tensors.items()
+    ]
+    return Match(found, misfit, leftovers)
 
 
-def order_by_names(state: Mapping[str, torch.Tensor], references: Iterable[list[str]]) -> OrderedDict | None:
+def order_by_names(
+    state: Mapping[str, torch.Tensor], references: Iterable[tuple[str, ...]]
+) -> OrderedDict | None:
     """``state`` in the order of the first reference key list that names all its tensors.
 
     safetensors files keep no order (they sort tensors by name); the implementation that named the
@@ -219,36 +225,47 @@ def source_classes(found: Mapping[str, torch.Tensor]) -> int | None:
     return None if w is None else int(w.shape[0])
 
 
-def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: str) -> list[str]:
-    """Copy ``found`` into ``model`` (everything validated first); notes on what stays fresh.
+def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: str) -> list[tuple[int, str]]:
+    """Copy ``found`` into ``model``, everything validated first; (logging level, note) on what stays
+    fresh or unused.
 
     The classifier is kept fresh when the source has none or one for another class count; auxiliary
-    heads likewise. Backbone tensors must all be found (the caller has checked).
+    heads likewise. Every backbone tensor must be found.
     """
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []
     n = model.num_classes
     classes = source_classes(found)
     drop_head = n == 0 or classes != n
     if n and classes is None:
-        notes.append(f"{origin} has no classifier: the backbone is loaded, the {n}-class classifier "
-                     "is freshly initialised")
+        notes.append(
+            (
+                logging.WARNING,
+                f"{origin} has no classifier: the backbone is loaded, the "
+                f"{n}-class classifier is freshly initialised",
+            )
+        )
     elif n and classes != n:
-        notes.append(f"{origin} has a {classes}-class classifier, the model {n} classes: the backbone "
-                     "is loaded, the classifier is freshly initialised")
+        notes.append(
+            (
+                logging.WARNING,
+                f"{origin} has a {classes}-class classifier, the model {n} "
+                "classes: the backbone is loaded, the classifier is freshly initialised",
+            )
+        )
     current = model.state_dict()
     aux_names = list(model.aux.keys()) if model.aux is not None else []
     for name in aux_names:
         if not any(k.startswith(f"aux.{name}.") for k in found):
-            notes.append(f"{origin} has no auxiliary head {name}: it is freshly initialised")
-    dropped_aux = sorted({k.split(".")[1] for k in found if k.startswith("aux.")} - set(aux_names))
-    if dropped_aux:
-        log.info("%s: auxiliary heads %s not used (the model has aux_logits=False)", origin,
-                 ", ".join(dropped_aux))
+            notes.append(
+                (logging.WARNING, f"{origin} has no auxiliary head {name}: it is freshly initialised")
+            )
+    unused = sorted({k.split(".")[1] for k in found if k.startswith("aux.")} - set(aux_names))
+    if unused:
+        notes.append((logging.INFO, f"auxiliary heads {', '.join(unused)} not used (aux_logits=False)"))
     state = OrderedDict()
     for key, cur in current.items():
         t = found.get(key)
-        is_classifier = key.startswith("fc.") or (key.startswith("aux.") and ".fc." in key)
-        if t is None or (is_classifier and drop_head):
+        if t is None or (drop_head and _is_classifier(key.rpartition(".")[0])):
             if _role(key) == "features" and not key.endswith(SKIP):
                 raise WeightsError(f"{origin}: no tensor for {key} {tuple(cur.shape)}")
             state[key] = cur

@@ -2,7 +2,8 @@
 
 Metadata keys (all strings): ``format`` = "inceptionkit", ``arch``, ``variant``, ``num_classes``,
 ``in_chans``, ``aux_logits``, ``preprocess`` (JSON of :class:`~inceptionkit.preprocess.Preprocess`),
-``classes`` (a JSON list of names, or "imagenet1k"), ``source`` (where the weights came from).
+``classes`` (a JSON list of names, or "imagenet1k"), ``source`` (where the weights came from), ``tag``
+(the published weight set they were converted from, if any).
 Files are written atomically: to a temporary file in the same folder, then renamed.
 """
 
@@ -66,6 +67,7 @@ def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str]
         "preprocess": meta.preprocess.to_json(),
         "classes": classes_text,
         "source": meta.source,
+        **({"tag": meta.tag} if meta.tag else {}),
         **meta.extra,
         **(extra or {}),
     }
@@ -96,11 +98,13 @@ def meta_from_metadata(md: dict[str, str]) -> WeightMeta:
         "preprocess",
         "classes",
         "source",
+        "tag",
     }
     return WeightMeta(
         preprocess=Preprocess.from_json(md["preprocess"]),
         classes=classes,
         source=md.get("source", ""),
+        tag=md.get("tag"),
         extra={k: v for k, v in md.items() if k not in known},
     )
 

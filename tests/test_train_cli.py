@@ -1,0 +1,322 @@
+"""``inceptionkit train`` and ``inceptionkit eval`` on the command line: bad input (exit 2, nothing
+overwritten), a run killed with SIGKILL and resumed (bit-identical to an uninterrupted run), a
+diverging run (exit 1), evaluation of a finished run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_data import make_folder, one_thread  # noqa: F401 (a fixture)
+
+from inceptionkit import create_model
+from inceptionkit.cli import main
+from inceptionkit.preprocess import Preprocess
+from inceptionkit.weights.native import WeightMeta, read_native_metadata, save_native
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = [
+    "--img-size",
+    "8",
+    "--epochs",
+    "1",
+    "--max-train-images",
+    "128",
+    "--batch-size",
+    "32",
+    "--device",
+    "cpu",
+]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", *TINY, "--epochs", "2", "--run-dir", str(run)]) == 0
+    return run
+
+
+def save_small(path: Path, in_chans: int = 3) -> None:
+    save_native(
+        path,
+        create_model("inception_small", num_classes=10, in_chans=in_chans),
+        WeightMeta(Preprocess(size=28), [str(i) for i in range(10)]),
+    )
+
+
+# --- bad input: exit 2, one line, nothing written ---------------------------------------------
+
+
+def test_empty_folder(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    rc, _, err = cli(["train", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")], capsys)
+    assert rc == 2 and "no images found" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_class(tmp_path, capsys):
+    make_folder(tmp_path / "data", {"cat": 3})
+    rc, _, err = cli(["train", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")], capsys)
+    assert rc == 2 and "only one class ('cat')" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_image_size_below_the_models_minimum(tmp_path, capsys):
+    rc, _, err = cli(["train", "--img-size", "6", "--run-dir", str(tmp_path / "run")], capsys)
+    assert rc == 2 and "--img-size 6 is below the minimum input of inception_small (7x7)" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    rc, _, err = cli(["train", "--resume", str(tmp_path)], capsys)
+    assert rc == 2 and "is not a training run folder" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_weights_of_another_model(tmp_path, capsys):
+    save_small(tmp_path / "small.safetensors")
+    make_folder(tmp_path / "data", {"a": 2, "b": 2})
+    rc, _, err = cli(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "data"),
+            "--model",
+            "inception_v3",
+            "--weights",
+            str(tmp_path / "small.safetensors"),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capsys,
+    )
+    assert rc == 2 and "inception_small" in err and "inception_v3" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_a_checkpoint_of_another_model(tmp_path, capsys, digits_run):
+    run = tmp_path / "run"
+    run.mkdir()
+    for p in digits_run.iterdir():
+        if p.is_file():
+            (run / p.name).write_bytes(p.read_bytes())
+    save_native(
+        run / "last.safetensors",
+        create_model("googlenet", num_classes=10),
+        WeightMeta(Preprocess(size=224), None),
+        extra={"train_step": "4"},
+    )
+    before = snapshot(run)
+    rc, _, err = cli(["train", "--resume", str(run)], capsys)
+    assert rc == 2 and "holds googlenet weights, but the run trains inception_small" in err
+    assert snapshot(run) == before
+
+
+def test_existing_run_dir_and_finished_run_are_not_touched(capsys, digits_run):
+    before = snapshot(digits_run)
+    rc, _, err = cli(["train", *TINY, "--run-dir", str(digits_run)], capsys)
+    assert rc == 2 and "already exists and is not empty; continue it with --resume" in err
+    rc, _, err = cli(["train", "--resume", str(digits_run)], capsys)
+    assert rc == 2 and "has finished its 2 epochs" in err
+    rc, _, err = cli(["train", "--resume", str(digits_run), "--lr", "0.1"], capsys)
+    assert rc == 2 and "drop --lr" in err
+    assert snapshot(digits_run) == before
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def test_eval_defaults_to_the_held_out_digits(tmp_path, capsys, digits_run):
+    rc, out, _ = cli(
+        [
+            "eval",
+            "--checkpoint",
+            str(digits_run / "best.safetensors"),
+            "--confusion-png",
+            str(tmp_path / "cm.png"),
+        ],
+        capsys,
+    )
+    assert rc == 0
+    lines = out.strip().splitlines()
+    assert "on the test digits: 359 images" in lines[0]
+    matrix = lines[lines.index("confusion matrix (rows: true class, columns: predicted):") + 2 :][:10]
+    counts = [[int(v) for v in row.split()[1:]] for row in matrix]
+    assert sum(map(sum, counts)) == 359
+    correct = sum(counts[i][i] for i in range(10))
+    assert lines[-1].startswith(f"top-1 {correct / 359:.2%} ({correct}/359)   top-5 ")
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_folder_with_unreadable_images_trains_and_evaluates(tmp_path, capsys):
+    data = tmp_path / "data"
+    make_folder(data / "train", {"ant": 10, "bee": 10}, size=10)
+    make_folder(data / "val", {"ant": 3, "bee": 3}, size=10, seed=1)
+    (data / "train" / "ant" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (data / "val" / "bee" / "empty.png").write_bytes(b"")
+    rc, out, _ = cli(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "inception_small",
+            "--img-size",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capsys,
+    )
+    assert rc == 0
+    assert "skipped 2 unreadable image file(s)" in out
+    assert "20 train / 6 val images" in out and out.strip().splitlines()[-1].startswith(
+        "validation accuracy: "
+    )
+    rc, out, _ = cli(
+        ["eval", "--checkpoint", str(tmp_path / "run" / "best.safetensors"), "--data", str(data)], capsys
+    )
+    assert rc == 0 and "skipped 1 unreadable" in out and "data/val: 6 images" in out and "top-2" in out
+
+
+def test_eval_bad_input(tmp_path, capsys, digits_run):
+    rc, _, err = cli(["eval", "--checkpoint", str(tmp_path / "missing.safetensors")], capsys)
+    assert rc == 2 and "no such file" in err
+    save_small(tmp_path / "small.safetensors")
+    rc, _, err = cli(["eval", "--checkpoint", str(tmp_path / "small.safetensors")], capsys)
+    assert rc == 2 and "give --data DIR" in err
+    make_folder(tmp_path / "data", {"zebra": 1})
+    rc, _, err = cli(
+        ["eval", "--checkpoint", str(digits_run / "best.safetensors"), "--data", str(tmp_path / "data")],
+        capsys,
+    )
+    assert rc == 2 and "no class 'zebra'" in err
+
+
+# --- divergence -----------------------------------------------------------------------------
+
+
+def test_nan_loss_exits_1(tmp_path, capsys):
+    rc, _, err = cli(
+        [
+            "train",
+            *TINY,
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--warmup-epochs",
+            "0",
+            "--checkpoint-every",
+            "1",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capsys,
+    )
+    assert rc == 1 and "the loss became nan at step 2" in err and "is intact" in err
+    assert read_native_metadata(tmp_path / "run" / "last.safetensors")["train_step"] == "1"
+
+
+# --- killed and resumed -----------------------------------------------------------------------
+
+RESUMABLE = [
+    "--img-size",
+    "8",
+    "--epochs",
+    "2",
+    "--max-train-images",
+    "480",
+    "--batch-size",
+    "32",
+    "--checkpoint-every",
+    "4",
+    "--device",
+    "cpu",
+    "--seed",
+    "3",
+    "--drop-rate",
+    "0.2",
+]  # 15 steps an epoch
+STEPS_PER_EPOCH = 15
+
+
+def run_cli(args: list[str], **kw) -> subprocess.Popen:
+    # one thread: the two runs must use the same thread count (CPU reductions split by thread)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "inceptionkit", "train", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    ref = run_cli([*RESUMABLE, "--run-dir", str(tmp_path / "ref")])
+    killed = run_cli([*RESUMABLE, "--run-dir", str(tmp_path / "killed")])
+    last = tmp_path / "killed" / "last.safetensors"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and killed.poll() is None:
+        md = read_native_metadata(last) if last.exists() else None
+        if md is not None and int(md["train_step"]) % STEPS_PER_EPOCH:  # a step checkpoint, mid-epoch
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert killed.wait() == -signal.SIGKILL, killed.stdout.read()
+    step = int(read_native_metadata(last)["train_step"])
+    assert step % STEPS_PER_EPOCH and step < 2 * STEPS_PER_EPOCH  # resumes in the middle of an epoch
+
+    resumed = run_cli(["--resume", str(tmp_path / "killed"), "--device", "cpu"])
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    assert f"resuming at epoch {step // STEPS_PER_EPOCH + 1}, step {step % STEPS_PER_EPOCH} of 15" in out
+    ref_out, _ = ref.communicate(timeout=300)
+    assert ref.returncode == 0, ref_out
+
+    for name in ("last.safetensors", "best.safetensors"):
+        a, b = load_file(tmp_path / "ref" / name), load_file(tmp_path / "killed" / name)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name  # bit for bit
+
+    def epoch_lines(text: str) -> list[str]:  # losses and accuracies, times aside
+        return [
+            re.sub(r"\s+[\d.]+ s\s+\d+ img/s.*", "", ln) for ln in text.splitlines() if ln.startswith("epoch")
+        ]
+
+    assert epoch_lines(out)[-1] == epoch_lines(ref_out)[-1]
+    assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]  # held-out accuracy

@@ -143,6 +143,7 @@ def test_export_usage_errors(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
 def test_a_foreign_onnx_file_runs_without_labels(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     torch.onnx.export(net, (torch.randn(1, 3, 20, 20),), tmp_path / "foreign.onnx", dynamo=False,

@@ -20,6 +20,7 @@ from inceptionkit.train import (
     TrainConfig,
     _sync_batchnorm,
     aux_weights,
+    benchmark_training,
     default_lr,
     lr_factor,
     make_optimizer,
@@ -237,3 +238,10 @@ def test_sync_batchnorm_keeps_names_and_numbers():
         synced.train(mode)
         reference.train(mode)
         torch.testing.assert_close(synced(x), reference(x))
+
+
+def test_benchmark_training_reports_both_loops():
+    r = benchmark_training("inception_small", batch_size=4, steps=2, img_size=16)
+    assert (r["model"], r["batch_size"], r["img_size"], r["device"]) == ("inception_small", 4, 16, "cpu")
+    assert r["ours_img_s"] > 0 and r["plain_img_s"] > 0 and r["ours_amp_img_s"] > 0
+    assert r["speedup"] == pytest.approx(r["ours_img_s"] / r["plain_img_s"])

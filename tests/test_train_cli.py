@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from test_data import make_folder, one_thread  # noqa: F401 (a fixture)
 from inceptionkit import create_model
 from inceptionkit.cli import main
 from inceptionkit.preprocess import Preprocess
+from inceptionkit.train import ConfigError, _read_checkpoint
 from inceptionkit.weights.native import WeightMeta, read_native_metadata, save_native
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -147,6 +149,20 @@ def test_existing_run_dir_and_finished_run_are_not_touched(capsys, digits_run):
     rc, _, err = cli(["train", "--resume", str(digits_run), "--lr", "0.1"], capsys)
     assert rc == 2 and "drop --lr" in err
     assert snapshot(digits_run) == before
+
+
+def test_a_kill_between_the_two_checkpoint_writes_resumes_from_the_matching_state(tmp_path, digits_run):
+    # train_state.pt is written before last.safetensors; a kill in between leaves a newer state
+    # beside older weights, and train_state.prev.pt (the one before) is the state that matches them
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    os.replace(run / "train_state.pt", run / "train_state.prev.pt")
+    torch.save({**state, "global_step": state["global_step"] + 4}, run / "train_state.pt")
+    assert _read_checkpoint(run, "inception_small").state["global_step"] == state["global_step"]
+    (run / "train_state.prev.pt").unlink()
+    with pytest.raises(ConfigError, match="no train_state.pt matches last.safetensors"):
+        _read_checkpoint(run, "inception_small")
 
 
 # --- evaluation -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = (
@@ -43,14 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f".commands.{name}", __package__)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.endswith(f"commands.{name}"):
-                continue  # not written yet
-            raise
-        mod.register(sub)
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
     return parser
+
+
+def _report(args: argparse.Namespace, e: BaseException) -> None:
+    """One line on stderr; under torchrun, from rank 0 only."""
+    if os.environ.get("RANK", "0") == "0":
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"inceptionkit {args.command}: error: {msg}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, KeyError, FileNotFoundError) as e:
         if args.debug:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"inceptionkit {args.command}: error: {msg}", file=sys.stderr)
+        _report(args, e)
         return 2
     except CommandError as e:
         if args.debug:
             raise
-        print(f"inceptionkit {args.command}: error: {e}", file=sys.stderr)
+        _report(args, e)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,7 +1,8 @@
 """Training and fine-tuning, in one process or many (torchrun), resumable, with progress and curves.
 
-Without data, :func:`train` trains ``inception_small`` on the built-in handwritten digits (16x16
-grey, upsampled from 8x8) and reports the accuracy on their held-out test split. With a folder
+Without data, :func:`train` trains ``inception_small`` on the built-in handwritten digits (12x12
+grey, upsampled from 8x8; :data:`DIGITS_RECIPE`) and reports the accuracy on their held-out test
+split: 98.9-99.4% over seeds 0-2, in about 30 s on two CPU cores. With a folder
 (see :mod:`inceptionkit.data`) it trains or fine-tunes any model of the family.
 
 The run folder RUN holds::
@@ -114,7 +115,7 @@ class TrainConfig:
 
 RUNTIME_FIELDS = ("device", "amp", "workers", "progress", "tensorboard")
 
-# The recipe for the built-in digits: a few seconds an epoch on two CPU cores.
+# The recipe for the built-in digits: two to five seconds an epoch on two CPU cores.
 DIGITS_RECIPE = dict(epochs=12, batch_size=64, optimizer="rmsprop", img_size=12, crop_scale=0.6, hflip=False)
 # Folders: the model's own input size (or the weights'), Inception-style crops and flips.
 FOLDER_RECIPE = dict(
@@ -927,14 +928,17 @@ def benchmark_training(
     steps: int = 5,
     img_size: int | None = None,
     device: str = "cpu",
-    amp: bool | None = None,
 ) -> dict:
-    """Training images/s of inceptionkit's step (channels_last; mixed precision on CUDA) next to a
-    plain eager PyTorch loop (NCHW, float32, ``zero_grad / backward / step``) over the same model,
-    in the same process. The two alternate step by step so that both see the same machine load;
-    the medians of ``steps`` timed steps (after one warm-up step each) are compared."""
+    """Training images/s of inceptionkit's step next to a plain eager PyTorch loop (NCHW, float32,
+    ``zero_grad / backward / step``) over copies of the same model, in the same process.
+
+    "ours" is what ``train`` does by default: channels_last, and mixed precision on CUDA. On a CPU,
+    "ours_amp" adds what ``--amp`` asks for there, bfloat16 autocast (fast where the CPU has
+    bfloat16 instructions, slow where it has not). The variants take turns step by step, so all see
+    the same machine load; each gets one warm-up step, then the medians of ``steps`` timed steps are
+    compared (``speedup`` = ours / plain).
+    """
     dev = torch.device(device)
-    amp = dev.type == "cuda" if amp is None else amp
     torch.manual_seed(0)
     base = create_model(name, num_classes=1000)
     size = img_size or base.spec.default_size
@@ -949,19 +953,26 @@ def benchmark_training(
         F.cross_entropy(plain(x.to(dev)), y.to(dev)).backward()
         plain_opt.step()
 
-    ours = base.to(dev, memory_format=torch.channels_last).train()
-    opt = torch.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
-    stepper = Stepper(
-        ours,
-        opt,
-        torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
-        torch.amp.GradScaler(dev.type, enabled=amp and dev.type == "cuda"),
-        dev,
-        amp,
-        channels_last=True,
-        label_smoothing=0.0,
-        aux_weights=[],
-    )
+    def our_step(amp: bool) -> Callable[[], object]:
+        net = copy.deepcopy(base).to(dev, memory_format=torch.channels_last).train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        scaler = torch.amp.GradScaler(dev.type, enabled=amp and dev.type == "cuda")
+        stepper = Stepper(
+            net,
+            opt,
+            torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
+            scaler,
+            dev,
+            amp,
+            channels_last=True,
+            label_smoothing=0.0,
+            aux_weights=[],
+        )
+        return lambda: stepper(x, y)
+
+    variants = {"plain": plain_step, "ours": our_step(dev.type == "cuda")}
+    if dev.type == "cpu":
+        variants["ours_amp"] = our_step(True)
 
     def timed(fn: Callable[[], object]) -> float:
         if dev.type == "cuda":
@@ -972,23 +983,16 @@ def benchmark_training(
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t
 
-    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for i in range(steps + 1):
-        t_ours = timed(lambda: stepper(x, y))
-        t_plain = timed(plain_step)
-        if i:  # the first step of each warms up kernels and caches
-            times["ours"].append(t_ours)
-            times["plain"].append(t_plain)
-    ours_ips = batch_size / statistics.median(times["ours"])
-    plain_ips = batch_size / statistics.median(times["plain"])
-    return {
-        "model": name,
-        "batch_size": batch_size,
-        "img_size": size,
-        "device": str(dev),
-        "steps": steps,
-        "amp": amp,
-        "ours_img_s": ours_ips,
-        "plain_img_s": plain_ips,
-        "speedup": ours_ips / plain_ips,
-    }
+        for k, fn in variants.items():
+            t = timed(fn)
+            if i:  # the first step of each warms up kernels and caches
+                times[k].append(t)
+    ips = {k: batch_size / statistics.median(v) for k, v in times.items()}
+    out = {"model": name, "batch_size": batch_size, "img_size": size, "device": str(dev), "steps": steps}
+    out.update({f"{k}_img_s": v for k, v in ips.items()})
+    out["speedup"] = ips["ours"] / ips["plain"]
+    if "ours_amp" in ips:
+        out["amp_speedup"] = ips["ours_amp"] / ips["plain"]
+    return out

@@ -10,6 +10,7 @@ from ..data import DataError
 from ..registry import list_models
 from ..train import (
     DEFAULT_WEIGHT_DECAY,
+    DIGITS_RECIPE,
     OPTIMIZERS,
     RUNTIME_FIELDS,
     SCHEDULES,
@@ -25,8 +26,9 @@ run folder (--run-dir, default runs/<model>-<data>-<date>-<time>):
   train_state.pt, config.json          what --resume needs
   metrics.csv, curves.png, tensorboard/
 
-defaults without --data: inception_small on the built-in 1,797 digits (16x16 grey), 15 epochs,
-  batch 64, adamw; prints the accuracy on the 359 held-out test digits last.
+defaults without --data: inception_small on the built-in 1,797 digits ({img_size}x{img_size} grey,
+  upsampled from 8x8), {epochs} epochs, batch {batch_size}, {optimizer}, random crops of at least
+  {crop_scale:.0%} of the digit; prints the accuracy on the 359 held-out test digits last.
 defaults with --data: 10 epochs, batch 32, the model's input size, rmsprop as in the Inception-v3
   paper (decay 0.9, eps 1.0, momentum 0.9, lr 0.045 per 32 images); with --weights: sgd
   (lr 0.1 per 256 images, a tenth of it unless --freeze-backbone).
@@ -40,7 +42,7 @@ several processes or machines (torchrun; --batch-size is the global batch):
   (run the same command on every machine; HOST is one of them. DistributedDataParallel over
   gloo on CPU, nccl on CUDA; only rank 0 writes and prints. To --resume, RUN must be readable
   by every machine.)
-""".format(**DEFAULT_WEIGHT_DECAY)
+""".format(**DEFAULT_WEIGHT_DECAY, **DIGITS_RECIPE)
 
 
 def register(subparsers) -> None:
@@ -69,7 +71,9 @@ def register(subparsers) -> None:
         "--crop-scale",
         type=float,
         metavar="F",
-        help="smallest area fraction of the random resized crop (default 0.08; digits 0.6)",
+        help="smallest area fraction of the random resized crop (default 0.08; digits {crop_scale})".format(
+            **DIGITS_RECIPE
+        ),
     )
     data.add_argument(
         "--hflip",

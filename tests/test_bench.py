@@ -32,8 +32,20 @@ def bench(capsys, *argv: object) -> tuple[int, str, str]:
 
 
 def test_json_has_one_object_per_engine_and_batch_size(capsys, tmp_path):
-    code, out, err = bench(capsys, "inception_small", "--input-size", "32", "--batch-size", "1,3",
-                           "--runs", "3", "--warmup", "1", "--format", "json")
+    code, out, err = bench(
+        capsys,
+        "inception_small",
+        "--input-size",
+        "32",
+        "--batch-size",
+        "1,3",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [(r["engine"], r["batch_size"]) for r in rows] == [(e, b) for b in (1, 3) for e in ENGINES]
@@ -56,17 +68,37 @@ def test_json_has_one_object_per_engine_and_batch_size(capsys, tmp_path):
 
 
 def test_table_names_every_engine_and_the_yardstick(capsys):
-    code, out, err = bench(capsys, "inception_small", "--input-size", "32", "--batch-size", "2",
-                           "--engine", "torch,torch-opt", "--runs", "2", "--warmup", "0", "--threads", "1")
+    code, out, err = bench(
+        capsys,
+        "inception_small",
+        "--input-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--engine",
+        "torch,torch-opt",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+    )
     assert code == 0, err
     assert "inception_small (paper), 32×32, 0.23 G multiply-adds per image; 1 threads; fp32 matmul" in out
     lines = [line.split() for line in out.splitlines()]
-    assert [cells[:2] for cells in lines if cells and cells[0] in ENGINES] == [["torch", "2"], ["torch-opt", "2"]]
+    assert [cells[:2] for cells in lines if cells and cells[0] in ENGINES] == [
+        ["torch", "2"],
+        ["torch-opt", "2"],
+    ]
 
 
 def test_bad_arguments(capsys):
     code, _, err = bench(capsys, "inception_small", "--engine", "torch,tensorrt")
-    assert code == 2 and "unknown engine tensorrt; valid engines: torch, torch-opt, onnxruntime, onnxruntime-int8" in err
+    assert (
+        code == 2
+        and "unknown engine tensorrt; valid engines: torch, torch-opt, onnxruntime, onnxruntime-int8" in err
+    )
     code, _, err = bench(capsys, "inception_v3", "--input-size", "50", "--engine", "torch")
     assert code == 2 and "needs inputs of at least 75x75; got 50x50" in err
     code, _, err = bench(capsys, "inception_small", "--batch-size", "0")
@@ -75,7 +107,9 @@ def test_bad_arguments(capsys):
 
 def test_timing_in_turns():
     calls = []
-    times = time_in_turns({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, runs=2)
+    times = time_in_turns(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, runs=2, settle=0.0
+    )
     assert calls == ["a", "b"] * 3
     assert [len(t) for t in times.values()] == [2, 2]
     s = Spread.of([4.0, 1.0, 3.0, 2.0, 5.0])
@@ -97,8 +131,18 @@ def test_the_engines_timed_compute_the_model(tmp_path):
 
 def test_predict_folder_end_to_end(capsys, tmp_path):
     write_sample_photos(tmp_path / "photos", n=8, size=64)
-    code, out, err = bench(capsys, "inception_small", "--predict-folder", tmp_path / "photos", "--batch-size", "4",
-                           "--runs", "1", "--format", "json")
+    code, out, err = bench(
+        capsys,
+        "inception_small",
+        "--predict-folder",
+        tmp_path / "photos",
+        "--batch-size",
+        "4",
+        "--runs",
+        "1",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     r = json.loads(out)
     assert (r["images"], r["batch_size"], r["passes"]) == (8, 4, 1)
@@ -107,8 +151,19 @@ def test_predict_folder_end_to_end(capsys, tmp_path):
 
 
 def test_training_benchmark(capsys):
-    code, out, err = bench(capsys, "inception_small", "--train", "--batch-size", "4", "--runs", "1",
-                           "--input-size", "32", "--format", "json")
+    code, out, err = bench(
+        capsys,
+        "inception_small",
+        "--train",
+        "--batch-size",
+        "4",
+        "--runs",
+        "1",
+        "--input-size",
+        "32",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     r = json.loads(out)
     assert (r["model"], r["batch_size"], r["img_size"], r["steps"]) == ("inception_small", 4, 32, 1)

@@ -79,9 +79,17 @@ def test_inception_v3_at_299_from_the_command_line(tmp_path, capsys):
     diff = float(stdout.split("max relative difference to PyTorch on random inputs: ")[1].split()[0])
     assert diff <= TOLERANCE
     md = metadata(out)
-    assert {k: md[k] for k in ("format", "arch", "variant", "input_size", "in_chans", "num_classes", "classes")} == {
-        "format": "inceptionkit", "arch": "inception_v3", "variant": "torchvision", "input_size": "299",
-        "in_chans": "3", "num_classes": "1000", "classes": "null"}
+    assert {
+        k: md[k] for k in ("format", "arch", "variant", "input_size", "in_chans", "num_classes", "classes")
+    } == {
+        "format": "inceptionkit",
+        "arch": "inception_v3",
+        "variant": "torchvision",
+        "input_size": "299",
+        "in_chans": "3",
+        "num_classes": "1000",
+        "classes": "null",
+    }
     assert Preprocess.from_json(md["preprocess"]).size == 299
     runner = OnnxRunner(out)
     assert runner.input_shape == (1, 3, 299, 299)
@@ -99,7 +107,9 @@ def test_metadata_carries_the_weights_preprocessing_and_labels(tmp_path, capsys)
     recipe = Preprocess(size=16, crop_pct=None, channels=1, mean=(0.5,), std=(0.5,))
     save_native(tmp_path / "best.safetensors", model, WeightMeta(recipe, CLASSES, source="a test run"))
     out = tmp_path / "small.onnx"
-    code, stdout, err = cli(capsys, "--checkpoint", tmp_path / "best.safetensors", "-o", out, "--dynamic-batch")
+    code, stdout, err = cli(
+        capsys, "--checkpoint", tmp_path / "best.safetensors", "-o", out, "--dynamic-batch"
+    )
     assert code == 0, err
     assert "input (batch, 1, 16, 16)" in stdout
     runner = OnnxRunner(out)
@@ -124,7 +134,9 @@ def test_a_failed_check_writes_nothing(tmp_path):
     # No export agrees with PyTorch to 0 (float32 kernels round differently), so tolerance=0 fails.
     model = ik.create_model("inception_small", num_classes=10)
     path = tmp_path / "m.onnx"
-    with pytest.raises(ExportError, match=r"differs from PyTorch by .* over the tolerance of 0e\+00; nothing was written"):
+    with pytest.raises(
+        ExportError, match=r"differs from PyTorch by .* over the tolerance of 0e\+00; nothing was written"
+    ):
         export_onnx(model, path, input_size=32, tolerance=0.0)
     assert list(tmp_path.iterdir()) == []
     path.write_bytes(b"an older export")
@@ -143,11 +155,17 @@ def test_export_usage_errors(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy exporter, as our own export uses
 def test_a_foreign_onnx_file_runs_without_labels(tmp_path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-    torch.onnx.export(net, (torch.randn(1, 3, 20, 20),), tmp_path / "foreign.onnx", dynamo=False,
-                      dynamic_axes={"input.1": {0: "n"}})
+    torch.onnx.export(
+        net,
+        (torch.randn(1, 3, 20, 20),),
+        tmp_path / "foreign.onnx",
+        dynamo=False,
+        input_names=["pixels"],
+        dynamic_axes={"pixels": {0: "n"}},
+    )
     runner = OnnxRunner(tmp_path / "foreign.onnx")
     assert (runner.preprocess, runner.classes, runner.weight_meta, runner.arch) == (None, None, None, None)
     assert runner.input_shape == (None, 3, 20, 20)
@@ -156,7 +174,9 @@ def test_a_foreign_onnx_file_runs_without_labels(tmp_path):
 
     flat = torch.nn.Linear(6, 2)
     torch.onnx.export(flat, (torch.randn(1, 6),), tmp_path / "flat.onnx", dynamo=False)
-    with pytest.raises(ValueError, match=r"flat\.onnx: not an image model \(it takes .*tensor\(float\) \[1, 6\]"):
+    with pytest.raises(
+        ValueError, match=r"flat\.onnx: not an image model \(it takes .*tensor\(float\) \[1, 6\]"
+    ):
         OnnxRunner(tmp_path / "flat.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ValueError, match=r"junk\.onnx: not a usable ONNX model"):

@@ -39,8 +39,9 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def fp32(checkpoint, tmp_path_factory) -> Path:
-    return export_onnx(load_native(checkpoint), tmp_path_factory.mktemp("onnx") / "digits.onnx",
-                       dynamic_batch=True).path
+    return export_onnx(
+        load_native(checkpoint), tmp_path_factory.mktemp("onnx") / "digits.onnx", dynamic_batch=True
+    ).path
 
 
 def cli(capsys, *argv: object) -> tuple[int, str, str]:
@@ -65,10 +66,15 @@ def test_int8_digits_within_half_a_point_of_fp32(checkpoint, tmp_path, capsys):
     assert code == 0, err
     int8 = tmp_path / "digits.int8.onnx"
     assert f"wrote {int8}: int8, minmax calibration" in stdout
-    assert ("calibrated on 100 images of the built-in digits' training split; compared on 359 images of the "
-            "built-in digits' held-out test split") in stdout
-    m = re.search(r"top-1 agreement with fp32: ([\d.]+)% of 359 images; accuracy fp32 ([\d.]+)%, "
-                  r"int8 ([\d.]+)% \(drop (-?[\d.]+) points\)", stdout)
+    assert (
+        "calibrated on 100 images of the built-in digits' training split; compared on 359 images of the "
+        "built-in digits' held-out test split"
+    ) in stdout
+    m = re.search(
+        r"top-1 agreement with fp32: ([\d.]+)% of 359 images; accuracy fp32 ([\d.]+)%, "
+        r"int8 ([\d.]+)% \(drop (-?[\d.]+) points\)",
+        stdout,
+    )
     assert m, stdout
     agreement, acc32, acc8, drop = map(float, m.groups())
     assert acc32 == pytest.approx(100 * torch_accuracy(checkpoint), abs=0.01)  # what PyTorch gets
@@ -81,14 +87,24 @@ def test_int8_digits_within_half_a_point_of_fp32(checkpoint, tmp_path, capsys):
     ops = [n.op_type for n in proto.graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
     inits = {t.name: t for t in proto.graph.initializer}
-    per_channel = [n for n in proto.graph.node if n.op_type == "DequantizeLinear"
-                   and inits.get(n.input[0]) is not None and inits[n.input[0]].data_type == onnx.TensorProto.INT8
-                   and len(inits[n.input[1]].dims) == 1]
+    per_channel = [
+        n
+        for n in proto.graph.node
+        if n.op_type == "DequantizeLinear"
+        and inits.get(n.input[0]) is not None
+        and inits[n.input[0]].data_type == onnx.TensorProto.INT8
+        and len(inits[n.input[1]].dims) == 1
+    ]
     assert per_channel
     md = {p.key: p.value for p in proto.metadata_props}
-    assert md["quantization"] == ("int8 static QDQ, per-channel weights, minmax calibration on 100 images of "
-                                  "the built-in digits' training split")
-    assert md["arch"] == "inception_small" and md["classes"] == '["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]'
+    assert md["quantization"] == (
+        "int8 static QDQ, per-channel weights, minmax calibration on 100 images of "
+        "the built-in digits' training split"
+    )
+    assert (
+        md["arch"] == "inception_small"
+        and md["classes"] == '["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]'
+    )
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
@@ -96,8 +112,12 @@ def test_other_calibration_methods(checkpoint, fp32, tmp_path, method):
     model = load_native(checkpoint)
     data = quantization_data(model, None, samples=32)
     runner = OnnxRunner(fp32)
-    int8 = quantize_int8(fp32, tmp_path / "q.onnx",
-                         (b.x for b in image_batches(data.calibration, runner.preprocess, 16)), method=method)
+    int8 = quantize_int8(
+        fp32,
+        tmp_path / "q.onnx",
+        (b.x for b in image_batches(data.calibration, runner.preprocess, 16)),
+        method=method,
+    )
     result = compare_int8(runner, OnnxRunner(int8), image_batches(data.evaluation, runner.preprocess, 128))
     assert result.images == 359
     assert result.top1_agreement >= 0.95
@@ -115,8 +135,18 @@ def write_digit_folder(folder: Path, n: int) -> None:
 def test_calibration_folder_gives_labels(checkpoint, fp32, tmp_path, capsys):
     write_digit_folder(tmp_path / "digits", 60)
     out = tmp_path / "m.onnx"
-    code, stdout, err = cli(capsys, "--checkpoint", checkpoint, "-o", out, "--int8", "--calibration",
-                            tmp_path / "digits", "--calibration-samples", "20")
+    code, stdout, err = cli(
+        capsys,
+        "--checkpoint",
+        checkpoint,
+        "-o",
+        out,
+        "--int8",
+        "--calibration",
+        tmp_path / "digits",
+        "--calibration-samples",
+        "20",
+    )
     assert code == 0, err
     assert f"calibrated on 20 images of {tmp_path / 'digits'}; compared on 60 images of " in stdout
     assert re.search(r"accuracy fp32 [\d.]+%, int8 [\d.]+% \(drop -?[\d.]+ points\)", stdout)
@@ -129,10 +159,14 @@ def test_calibration_folder_without_images_is_refused(checkpoint, tmp_path, caps
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     out = tmp_path / "m.onnx"
-    code, _, err = cli(capsys, "--checkpoint", checkpoint, "-o", out, "--int8", "--calibration", tmp_path / "empty")
+    code, _, err = cli(
+        capsys, "--checkpoint", checkpoint, "-o", out, "--int8", "--calibration", tmp_path / "empty"
+    )
     assert code == 2
-    assert err.strip() == (f"inceptionkit export: error: {tmp_path / 'empty'}: no images in this folder "
-                           f"(looked for .jpg, .png, ... in it and below)")
+    assert err.strip() == (
+        f"inceptionkit export: error: {tmp_path / 'empty'}: no images in this folder "
+        f"(looked for .jpg, .png, ... in it and below)"
+    )
     assert not out.exists() and not (tmp_path / "m.int8.onnx").exists()
 
 

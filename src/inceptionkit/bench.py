@@ -8,8 +8,8 @@ calibrated on random inputs, so its timings are meaningful and its outputs are n
 
 All engines and a large fp32 matrix multiplication (the yardstick: the rate the same threads reach
 on the simplest dense work) are timed in turns, one call each per round, so that a change in the
-machine's load hits them alike. Reported per (engine, batch size): the median and spread of the
-time per batch, images/s, G multiply-adds/s (the model's multiply-adds from
+machine's load hits them alike (with a short pause before each call, see :func:`time_in_turns`).
+Reported per (engine, batch size): the median and spread of the time per batch, images/s, G multiply-adds/s (the model's multiply-adds from
 :func:`inceptionkit.cost.trace`) and the efficiency: 2 x multiply-adds/s over the matmul's FLOP/s.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from .model import InceptionNet
 
 ENGINES = ("torch", "torch-opt", "onnxruntime", "onnxruntime-int8")
 MATMUL_SIZE = 2048  # a 2048^3 GEMM: 17 GFLOP, large enough to run at the machine's peak
+SETTLE = 0.1  # seconds between timed calls (see time_in_turns); measured: enough for spinning threads to stop
 INT8_NOTE = "int8 calibrated on random inputs: for timing only, its outputs are meaningless"
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -89,13 +90,21 @@ class BenchResult:
 
     def as_dict(self) -> dict:
         return {
-            "model": self.model, "variant": self.variant, "engine": self.engine, "batch_size": self.batch_size,
-            "input_size": self.input_size, "threads": self.threads, "runs": self.runs,
+            "model": self.model,
+            "variant": self.variant,
+            "engine": self.engine,
+            "batch_size": self.batch_size,
+            "input_size": self.input_size,
+            "threads": self.threads,
+            "runs": self.runs,
             "images_per_s": self.images_per_s,
             "latency_ms": {k: 1000 * v for k, v in asdict(self.seconds).items()},
-            "gmacs_per_image": self.macs_per_image / 1e9, "gmacs_per_s": self.gmacs_per_s,
-            "matmul_gflops": self.matmul_gflops, "efficiency": self.efficiency,
-            "speedup_vs_torch": self.speedup, "note": self.note,
+            "gmacs_per_image": self.macs_per_image / 1e9,
+            "gmacs_per_s": self.gmacs_per_s,
+            "matmul_gflops": self.matmul_gflops,
+            "efficiency": self.efficiency,
+            "speedup_vs_torch": self.speedup,
+            "note": self.note,
         }
 
 
@@ -110,19 +119,28 @@ class BenchReport:
     load_after: tuple[float, float, float]
 
 
-def time_in_turns(calls: dict[str, Callable[[], object]], *, warmup: int, runs: int) -> dict[str, list[float]]:
-    """Seconds per call of each of ``calls``, run in turns: ``warmup`` untimed rounds, then ``runs``."""
+def time_in_turns(
+    calls: dict[str, Callable[[], object]],
+    *,
+    warmup: int,
+    runs: int,
+    settle: float = SETTLE,
+) -> dict[str, list[float]]:
+    """Seconds per call of each of ``calls``, run in turns: ``warmup`` untimed rounds, then ``runs``.
+
+    Each call starts ``settle`` seconds after the previous one ended: ONNX Runtime's and OpenMP's
+    worker threads spin for a while after their work, and would otherwise slow down the next engine.
+    """
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be at least 1 and warm-up rounds at least 0; got {runs} and {warmup}")
-    for _ in range(warmup):
-        for call in calls.values():
-            call()
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(runs):
+    for r in range(warmup + runs):
         for name, call in calls.items():
+            time.sleep(settle)
             start = time.perf_counter()
             call()
-            times[name].append(time.perf_counter() - start)
+            if r >= warmup:
+                times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -150,7 +168,12 @@ def int8_model(fp32: Path, model: InceptionNet, size: int) -> Path:
 
 
 def build_engine(
-    engine: str, model: InceptionNet, *, size: int, threads: int, compile: bool = False,
+    engine: str,
+    model: InceptionNet,
+    *,
+    size: int,
+    threads: int,
+    compile: bool = False,
     cache_dir: str | Path | None = None,
 ) -> Runner:
     """``run(x) -> logits`` for ``engine`` (one of :data:`ENGINES`)."""
@@ -171,7 +194,8 @@ def build_engine(
 
 
 @contextmanager
-def torch_threads(n: int):
+def torch_threads(n: int) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``n`` for the duration."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -202,7 +226,9 @@ def benchmark(
     engines, batch_sizes = list(engines), list(batch_sizes)
     unknown = [e for e in engines if e not in ENGINES]
     if unknown or not engines:
-        raise ValueError(f"unknown engine {', '.join(unknown) or '(none given)'}; valid engines: {', '.join(ENGINES)}")
+        raise ValueError(
+            f"unknown engine {', '.join(unknown) or '(none given)'}; valid engines: {', '.join(ENGINES)}"
+        )
     if not batch_sizes or min(batch_sizes) < 1:
         raise ValueError(f"batch sizes must be at least 1; got {batch_sizes}")
     threads = threads or torch.get_num_threads()
@@ -215,7 +241,9 @@ def benchmark(
         runners: dict[str, Runner] = {}
         for e in engines:
             say(f"preparing {e}")
-            runners[e] = build_engine(e, model, size=size, threads=threads, compile=compile, cache_dir=cache_dir)
+            runners[e] = build_engine(
+                e, model, size=size, threads=threads, compile=compile, cache_dir=cache_dir
+            )
         matmul, flop = matmul_call()
         timed: dict[int, dict[str, list[float]]] = {}
         matmul_times: list[float] = []
@@ -230,10 +258,22 @@ def benchmark(
     for b, by_engine in timed.items():
         plain = statistics.median(by_engine["torch"]) if "torch" in by_engine else None
         for e, times in by_engine.items():
-            results.append(BenchResult(
-                model.spec.arch, model.spec.variant, e, b, size, threads, runs, Spread.of(times), macs, gflops,
-                plain, INT8_NOTE if e == "onnxruntime-int8" else "",
-            ))
+            results.append(
+                BenchResult(
+                    model.spec.arch,
+                    model.spec.variant,
+                    e,
+                    b,
+                    size,
+                    threads,
+                    runs,
+                    Spread.of(times),
+                    macs,
+                    gflops,
+                    plain,
+                    INT8_NOTE if e == "onnxruntime-int8" else "",
+                )
+            )
     return BenchReport(results, gflops, threads, warmup, runs, load_before, os.getloadavg())
 
 
@@ -266,11 +306,16 @@ class PredictBench:
 
     def as_dict(self) -> dict:
         return {
-            "images": self.images, "batch_size": self.batch_size, "threads": self.threads,
-            "workers": self.workers, "passes": self.passes,
+            "images": self.images,
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+            "workers": self.workers,
+            "passes": self.passes,
             "end_to_end_images_per_s": self.end_to_end_images_per_s,
-            "engine_images_per_s": self.engine_images_per_s, "ratio": self.ratio,
-            "end_to_end_s": asdict(self.end_to_end), "engine_batch_s": asdict(self.engine),
+            "engine_images_per_s": self.engine_images_per_s,
+            "ratio": self.ratio,
+            "end_to_end_s": asdict(self.end_to_end),
+            "engine_batch_s": asdict(self.engine),
         }
 
 
@@ -309,7 +354,9 @@ def benchmark_predict(
 
     times = time_in_turns({"predict": one_pass, "engine": engine}, warmup=1, runs=passes)
     per_batch = [t / batches for t in times["engine"]]
-    return PredictBench(n, batch_size, threads, workers, passes, Spread.of(times["predict"]), Spread.of(per_batch))
+    return PredictBench(
+        n, batch_size, threads, workers, passes, Spread.of(times["predict"]), Spread.of(per_batch)
+    )
 
 
 def write_sample_photos(folder: str | Path, n: int = 64, size: int = 400) -> list[Path]:

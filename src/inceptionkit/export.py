@@ -44,7 +44,7 @@ CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
 
 
 class ExportError(RuntimeError):
-    """An export or quantization that ran but does not compute what the model computes."""
+    """An export that ran but whose file does not compute what the model computes."""
 
 
 # -- export ------------------------------------------------------------------------------------------
@@ -82,7 +82,9 @@ def _metadata(model: InceptionNet, meta: WeightMeta, size: int) -> dict[str, str
         "in_chans": str(model.in_chans),
         "num_classes": str(model.num_classes),
         "preprocess": dataclasses.replace(meta.preprocess, size=size).to_json(),
-        "classes": "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes),
+        "classes": "imagenet1k"
+        if classes is not None and classes == imagenet_categories()
+        else json.dumps(classes),
         "source": meta.source + (f" ({meta.tag})" if meta.tag else ""),
     }
 
@@ -139,8 +141,16 @@ def _trace_to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int, dy
         # The tracer warns that the Python input check and the padding arithmetic become constants:
         # that is intended (see the module docstring). The exporter warns that it is the legacy one.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["logits"], dynamic_axes=batch_axis)
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes=batch_axis,
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -159,7 +169,11 @@ def relative_difference(got: torch.Tensor, want: torch.Tensor) -> float:
 
 
 def verify_onnx(
-    model: torch.nn.Module, path: str | Path, shape: torch.Size | tuple[int, ...], *, tolerance: float = TOLERANCE,
+    model: torch.nn.Module,
+    path: str | Path,
+    shape: torch.Size | tuple[int, ...],
+    *,
+    tolerance: float = TOLERANCE,
 ) -> float:
     """The relative difference between ``model`` and the ONNX file at ``path`` on a random input of
     ``shape`` (with one more image when the file's batch is dynamic, to exercise it); raises
@@ -172,8 +186,10 @@ def verify_onnx(
         want = model.eval()(x.to(device)).cpu()
     diff = relative_difference(runner(x), want)
     if not diff <= tolerance:
-        raise ExportError(f"the ONNX model differs from PyTorch by {diff:.2e} (relative), over the "
-                          f"tolerance of {tolerance:.0e}; nothing was written")
+        raise ExportError(
+            f"the ONNX model differs from PyTorch by {diff:.2e} (relative), over the "
+            f"tolerance of {tolerance:.0e}; nothing was written"
+        )
     return diff
 
 
@@ -210,18 +226,21 @@ class OnnxRunner:
         if not self.path.is_file():
             raise FileNotFoundError(f"{path}: no such ONNX file")
         try:
-            self.session = ort.InferenceSession(str(path), session_options(threads),
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
         except Exception as e:  # ORT raises its own exception types for unreadable files
             raise ValueError(f"{path}: not a usable ONNX model ({str(e).splitlines()[0]})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
             found = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
-            raise ValueError(f"{path}: not an image model (it takes {found}; an image model takes one "
-                             f"4-D float tensor)")
+            raise ValueError(
+                f"{path}: not an image model (it takes {found}; an image model takes one 4-D float tensor)"
+            )
         self.input_name = inputs[0].name
-        self.input_shape: tuple[int | None, ...] = tuple(d if isinstance(d, int) and d > 0 else None
-                                                         for d in inputs[0].shape)
+        self.input_shape: tuple[int | None, ...] = tuple(
+            d if isinstance(d, int) and d > 0 else None for d in inputs[0].shape
+        )
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         ours = self.metadata.get("format") == MAGIC
         self.weight_meta: WeightMeta | None = meta_from_metadata(self.metadata) if ours else None
@@ -237,25 +256,34 @@ class OnnxRunner:
         return self.weight_meta.classes if self.weight_meta else None
 
     def describe_input(self) -> str:
-        return "(" + ", ".join("N" if d is None and i == 0 else str(d or "?") for i, d in
-                               enumerate(self.input_shape)) + ")"
+        return (
+            "("
+            + ", ".join(
+                "N" if d is None and i == 0 else str(d or "?") for i, d in enumerate(self.input_shape)
+            )
+            + ")"
+        )
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError, naming the expected shape, if ``x`` does not fit the file's input."""
-        fits = x.dim() == 4 and all(want is None or got == want for got, want in
-                                    zip(x.shape[1:], self.input_shape[1:], strict=True))
+        fits = x.dim() == 4 and all(
+            want is None or got == want for got, want in zip(x.shape[1:], self.input_shape[1:], strict=True)
+        )
         batch = self.input_shape[0]
         if fits and batch is not None and x.shape[0] % batch:
             raise ValueError(f"{self.path.name} runs batches of exactly {batch}; got {x.shape[0]} inputs")
         if not fits:
-            raise ValueError(f"{self.path.name} takes input of shape {self.describe_input()}; "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{self.path.name} takes input of shape {self.describe_input()}; got {tuple(x.shape)}"
+            )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         batch = self.input_shape[0] or x.shape[0]
-        outs = [self.session.run(None, {self.input_name: part.detach().float().cpu().contiguous().numpy()})[0]
-                for part in x.split(batch)]
+        outs = [
+            self.session.run(None, {self.input_name: part.detach().float().cpu().contiguous().numpy()})[0]
+            for part in x.split(batch)
+        ]
         return torch.from_numpy(np.concatenate(outs) if len(outs) > 1 else outs[0])
 
 
@@ -273,7 +301,9 @@ def weights_digest(model: InceptionNet, *extra: str) -> str:
     return h.hexdigest()
 
 
-def ensure_onnx(model: InceptionNet, cache_dir: str | Path | None = None, *, input_size: int | None = None) -> Path:
+def ensure_onnx(
+    model: InceptionNet, cache_dir: str | Path | None = None, *, input_size: int | None = None
+) -> Path:
     """The model exported to ONNX (dynamic batch), made once and reused: the file lives in
     ``cache_dir`` (default: inceptionkit's cache folder, ``onnx/``), named by architecture, variant,
     input size and a hash of the weights and metadata."""
@@ -314,8 +344,9 @@ def folder_samples(folder: str | Path, classes: list[str] | None) -> Samples:
         raise ValueError(f"{folder}: no images in this folder (looked for .jpg, .png, ... in it and below)")
     index = {c: i for i, c in enumerate(classes or [])}
     parts = [Path(p).relative_to(folder).parts for p in found]
-    return Samples(found, [index.get(q[0], UNLABELLED) if len(q) > 1 else UNLABELLED for q in parts],
-                   load_image)
+    return Samples(
+        found, [index.get(q[0], UNLABELLED) if len(q) > 1 else UNLABELLED for q in parts], load_image
+    )
 
 
 def image_batches(samples: Samples, recipe: Preprocess, batch_size: int) -> Iterator[Batch]:
@@ -344,13 +375,18 @@ class QuantizationData:
 
     @property
     def description(self) -> str:
-        return (f"calibrated on {len(self.calibration)} images of {self.calibration_from}; "
-                f"compared on {len(self.evaluation)} images of {self.evaluation_from}")
+        return (
+            f"calibrated on {len(self.calibration)} images of {self.calibration_from}; "
+            f"compared on {len(self.evaluation)} images of {self.evaluation_from}"
+        )
 
 
 def quantization_data(
-    model: InceptionNet, calibration: str | Path | None, evaluation: str | Path | None = None,
-    *, samples: int = 100,
+    model: InceptionNet,
+    calibration: str | Path | None,
+    evaluation: str | Path | None = None,
+    *,
+    samples: int = 100,
 ) -> QuantizationData:
     """``samples`` random images of the ``calibration`` folder (for ``inception_small`` without one:
     of the built-in digits' training split), and the images to compare int8 with fp32 on: the
@@ -366,8 +402,10 @@ def quantization_data(
         pool, pool_name = digits.train, "the built-in digits' training split"
         held_out, held_name = digits.test, "the built-in digits' held-out test split"
     else:
-        raise ValueError("int8 calibration needs a folder of images like those the model will see "
-                         "(--calibration DIR); only inception_small has a built-in one (the digits)")
+        raise ValueError(
+            "int8 calibration needs a folder of images like those the model will see "
+            "(--calibration DIR); only inception_small has a built-in one (the digits)"
+        )
     if evaluation is not None:
         held_out, held_name = folder_samples(evaluation, classes), str(evaluation)
     return QuantizationData(limit(pool, samples), pool_name, held_out, held_name)
@@ -405,16 +443,20 @@ def quantize_int8(
     fp32 = OnnxRunner(fp32_path)
     count = 0
 
+    def chunks() -> Iterator[torch.Tensor]:  # a file with a fixed batch size takes exactly that
+        for x in calibration:
+            fp32.check_input(x)
+            yield from x.split(fp32.input_shape[0] or len(x))
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(calibration)
+            self.batches = chunks()
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             nonlocal count
             x = next(self.batches, None)
             if x is None:
                 return None
-            fp32.check_input(x)
             count += len(x)
             return {fp32.input_name: x.float().contiguous().numpy()}
 
@@ -426,15 +468,24 @@ def quantize_int8(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ORT suggests pre-processing, which was done
                 quantize_static(
-                    str(pre), tmp, Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=getattr(CalibrationMethod, {"minmax": "MinMax", "entropy": "Entropy",
-                                                                 "percentile": "Percentile"}[method]),
+                    str(pre),
+                    tmp,
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=getattr(
+                        CalibrationMethod,
+                        {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}[method],
+                    ),
                 )
             if count == 0:
                 raise ValueError("no calibration images: nothing to calibrate the int8 ranges on")
-            how = (f"int8 static QDQ, {'per-channel' if per_channel else 'per-tensor'} weights, "
-                   f"{method} calibration on {count} images{note}")
+            how = (
+                f"int8 static QDQ, {'per-channel' if per_channel else 'per-tensor'} weights, "
+                f"{method} calibration on {count} images{note}"
+            )
             proto = onnx.load(tmp)
             _set_metadata(proto, {**fp32.metadata, "quantization": how})
             onnx.save(proto, tmp)
@@ -476,5 +527,6 @@ def compare_int8(fp32: OnnxRunner, int8: OnnxRunner, batches: Iterable[Batch]) -
             right8 += int((p8 == b.y).sum())
     if n == 0:
         raise ValueError("no readable images to compare the int8 model on")
-    return Agreement(n, same / n, right32 / labelled if labelled else None,
-                     right8 / labelled if labelled else None)
+    return Agreement(
+        n, same / n, right32 / labelled if labelled else None, right8 / labelled if labelled else None
+    )

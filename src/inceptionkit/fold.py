@@ -42,11 +42,18 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded
 
 
-def optimize_for_inference(model: nn.Module, *, compile: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+def optimize_for_inference(
+    model: nn.Module, *, compile: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """``run(x) -> logits``: ``model`` with batch norm folded, in channels_last memory format, run in
-    inference mode (and compiled with ``torch.compile`` if ``compile``). ``model`` is left untouched."""
+    inference mode. ``model`` is left untouched.
+
+    ``compile``: also ``torch.compile`` it, with inductor's weight freezing (the weights become
+    constants, prepacked for oneDNN). Measured on two cores for inception_v3: 0 to 15% faster at
+    batch 1, no faster at batch 8, after 30 to 50 s of compiling per new input shape.
+    """
     fast = fold_batchnorm(model).to(memory_format=torch.channels_last)
-    forward = torch.compile(fast) if compile else fast
+    forward = torch.compile(fast, options={"freezing": True}) if compile else fast
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

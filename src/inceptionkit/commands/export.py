@@ -26,35 +26,58 @@ from .predict import positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "export", help="export a model to ONNX (and int8), verified in ONNX Runtime",
+        "export",
+        help="export a model to ONNX (and int8), verified in ONNX Runtime",
         description="Export a model to ONNX with its preprocessing and class names as metadata, run the "
-                    "file in ONNX Runtime on random inputs and compare with PyTorch (max relative "
-                    f"difference at most {TOLERANCE:.0e}, else exit 1 and no file). With --int8, also a "
-                    "statically quantized copy, compared with the fp32 model on labelled images.",
+        "file in ONNX Runtime on random inputs and compare with PyTorch (max relative "
+        f"difference at most {TOLERANCE:.0e}, else exit 1 and no file). With --int8, also a "
+        "statically quantized copy, compared with the fp32 model on labelled images.",
     )
     p.add_argument("name", nargs="?", help="architecture, e.g. inception_v3 (optional with --checkpoint)")
     p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", metavar="W", help="a weight file or a published tag (default: random)")
-    weights.add_argument("--checkpoint", metavar="FILE", help="an inceptionkit checkpoint, e.g. RUN/best.safetensors")
+    weights.add_argument(
+        "--checkpoint", metavar="FILE", help="an inceptionkit checkpoint, e.g. RUN/best.safetensors"
+    )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx", help="the ONNX file to write")
-    p.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET, metavar="N",
-                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument(
+        "--opset",
+        type=positive_int,
+        default=DEFAULT_OPSET,
+        metavar="N",
+        help=f"ONNX opset (default {DEFAULT_OPSET})",
+    )
     p.add_argument("--dynamic-batch", action="store_true", help="any batch size (default: batches of 1)")
-    p.add_argument("--input-size", type=positive_int, metavar="N",
-                   help="square input size (default: the weights' preprocessing size, else the model's)")
+    p.add_argument(
+        "--input-size",
+        type=positive_int,
+        metavar="N",
+        help="square input size (default: the weights' preprocessing size, else the model's)",
+    )
     q = p.add_argument_group("int8")
     q.add_argument("--int8", action="store_true", help="also write a statically quantized int8 model")
     q.add_argument("--int8-output", metavar="FILE", help="where (default: MODEL.int8.onnx)")
-    q.add_argument("--calibration", metavar="DIR",
-                   help="images to calibrate on, like those the model will see (class sub-folders give "
-                        "labels); inception_small defaults to the built-in digits")
+    q.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="images to calibrate on, like those the model will see (class sub-folders give "
+        "labels); inception_small defaults to the built-in digits",
+    )
     q.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax")
-    q.add_argument("--calibration-samples", type=positive_int, default=100, metavar="N",
-                   help="images drawn from the calibration set (default 100)")
-    q.add_argument("--eval-data", metavar="DIR",
-                   help="labelled images (class sub-folders) to compare int8 with fp32 on (default: the "
-                        "digits' test split, else the calibration folder)")
+    q.add_argument(
+        "--calibration-samples",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="images drawn from the calibration set (default 100)",
+    )
+    q.add_argument(
+        "--eval-data",
+        metavar="DIR",
+        help="labelled images (class sub-folders) to compare int8 with fp32 on (default: the "
+        "digits' test split, else the calibration folder)",
+    )
     p.set_defaults(func=run)
 
 
@@ -70,7 +93,9 @@ def load(args: argparse.Namespace) -> InceptionNet:
             raise UsageError(f"{args.checkpoint} holds {model.spec.arch}, not {args.name}")
         return model
     if args.weights is None:
-        print(f"inceptionkit export: no --weights: exporting {args.name} with random weights", file=sys.stderr)
+        print(
+            f"inceptionkit export: no --weights: exporting {args.name} with random weights", file=sys.stderr
+        )
     return create_model(args.name, variant=args.variant, weights=args.weights)
 
 
@@ -81,31 +106,48 @@ def run(args: argparse.Namespace) -> int:
     int8_out = Path(args.int8_output or out.with_suffix(".int8.onnx"))
     model = load(args)
     # Everything that can be refused is checked before anything is written.
-    data = quantization_data(model, args.calibration, args.eval_data,
-                             samples=args.calibration_samples) if args.int8 else None
+    data = (
+        quantization_data(model, args.calibration, args.eval_data, samples=args.calibration_samples)
+        if args.int8
+        else None
+    )
     try:
-        report = export_onnx(model, out, input_size=args.input_size, opset=args.opset,
-                             dynamic_batch=args.dynamic_batch)
+        report = export_onnx(
+            model, out, input_size=args.input_size, opset=args.opset, dynamic_batch=args.dynamic_batch
+        )
     except ExportError as e:
         raise CommandError(str(e)) from None
     shape = ", ".join(map(str, report.input_shape))
-    print(f"wrote {out}: {model.spec.arch} ({model.spec.variant}), input ({shape}), opset {report.opset}, "
-          f"{_mb(out)}, {report.seconds:.1f} s")
-    print(f"max relative difference to PyTorch on random inputs: {report.max_rel_diff:.1e} "
-          f"(tolerance {TOLERANCE:.0e})")
+    print(
+        f"wrote {out}: {model.spec.arch} ({model.spec.variant}), input ({shape}), opset {report.opset}, "
+        f"{_mb(out)}, {report.seconds:.1f} s"
+    )
+    print(
+        f"max relative difference to PyTorch on random inputs: {report.max_rel_diff:.1e} "
+        f"(tolerance {TOLERANCE:.0e})"
+    )
     if data is None:
         return 0
     fp32 = OnnxRunner(out)
     batch = fp32.input_shape[0] or 16
-    quantize_int8(out, int8_out, (b.x for b in image_batches(data.calibration, fp32.preprocess, batch)),
-                  method=args.calibration_method, note=f" of {data.calibration_from}")
-    agreement = compare_int8(fp32, OnnxRunner(int8_out), image_batches(data.evaluation, fp32.preprocess, batch))
+    quantize_int8(
+        out,
+        int8_out,
+        (b.x for b in image_batches(data.calibration, fp32.preprocess, batch)),
+        method=args.calibration_method,
+        note=f" of {data.calibration_from}",
+    )
+    agreement = compare_int8(
+        fp32, OnnxRunner(int8_out), image_batches(data.evaluation, fp32.preprocess, batch)
+    )
     print(f"wrote {int8_out}: int8, {args.calibration_method} calibration, {_mb(int8_out)}")
     print(f"  {data.description}")
     line = f"  top-1 agreement with fp32: {100 * agreement.top1_agreement:.1f}% of {agreement.images} images"
     if agreement.accuracy_drop is not None:
-        line += (f"; accuracy fp32 {100 * agreement.fp32_accuracy:.2f}%, int8 {100 * agreement.int8_accuracy:.2f}%"
-                 f" (drop {agreement.accuracy_drop:.2f} points)")
+        line += (
+            f"; accuracy fp32 {100 * agreement.fp32_accuracy:.2f}%, int8 {100 * agreement.int8_accuracy:.2f}%"
+            f" (drop {agreement.accuracy_drop:.2f} points)"
+        )
     else:
         line += " (no labels: the images are not in sub-folders named after the model's classes)"
     print(line)

@@ -160,6 +160,7 @@ def test_aux_is_refused_where_the_paper_has_none() -> None:
 def test_reset_classifier_and_named_stages() -> None:
     model = ik.create_model("inception_v3", variant="keras").eval()
     model.reset_classifier(3)
+    assert model.get_classifier().out_features == 3
     x = torch.randn(1, 3, 75, 75)
     with torch.no_grad():
         assert model(x).shape == (1, 3)
@@ -169,6 +170,24 @@ def test_reset_classifier_and_named_stages() -> None:
     assert maps["mixed_7c"].shape[1] == 2048
     with pytest.raises(KeyError, match="no stage 'mixed_9z'"):
         model.forward_intermediates(x, ["mixed_9z"])
+
+
+def test_feature_info_matches_timm() -> None:
+    timm = pytest.importorskip("timm")
+    ref = {d["module"]: d for d in timm.create_model("inception_v3").feature_info}
+    info = {d["module"]: d for d in ik.create_model("inception_v3").feature_info}
+    # timm names the 5 stages it exposes; ours lists every node, with the same channels and strides
+    for ours_name, timm_name in [
+        ("conv_2b", "Conv2d_2b_3x3"),
+        ("conv_4a", "Conv2d_4a_3x3"),
+        ("mixed_5d", "Mixed_5d"),
+        ("mixed_6e", "Mixed_6e"),
+        ("mixed_7c", "Mixed_7c"),
+    ]:
+        assert (info[ours_name]["num_chs"], info[ours_name]["reduction"]) == (
+            ref[timm_name]["num_chs"],
+            ref[timm_name]["reduction"],
+        )
 
 
 def test_unknown_names_list_the_valid_ones() -> None:

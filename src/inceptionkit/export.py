@@ -34,8 +34,8 @@ import torch
 from .data import Samples, limit, load_digits
 from .images import ImageError, find_images, load_image
 from .model import InceptionNet
-from .preprocess import Preprocess, imagenet_categories
-from .weights.native import MAGIC, WeightMeta, atomic_write, meta_from_metadata
+from .preprocess import Preprocess
+from .weights.native import MAGIC, WeightMeta, atomic_write, classes_to_text, meta_from_metadata
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # max |onnx - torch| / max |torch| an export may differ by
@@ -73,7 +73,6 @@ def export_size(model: InceptionNet, input_size: int | None = None) -> int:
 
 
 def _metadata(model: InceptionNet, meta: WeightMeta, size: int) -> dict[str, str]:
-    classes = meta.classes
     return {
         "format": MAGIC,
         "arch": model.spec.arch,
@@ -82,9 +81,7 @@ def _metadata(model: InceptionNet, meta: WeightMeta, size: int) -> dict[str, str
         "in_chans": str(model.in_chans),
         "num_classes": str(model.num_classes),
         "preprocess": dataclasses.replace(meta.preprocess, size=size).to_json(),
-        "classes": "imagenet1k"
-        if classes is not None and classes == imagenet_categories()
-        else json.dumps(classes),
+        "classes": classes_to_text(meta.classes),
         "source": meta.source + (f" ({meta.tag})" if meta.tag else ""),
     }
 

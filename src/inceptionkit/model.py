@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache, lru_cache
 
 import torch
@@ -60,7 +61,12 @@ class InceptionNet(nn.Module):
         self.num_features = channels[spec.features[-1][0]]
         shapes = output_shapes(spec, spec.default_size, in_chans)
         self.feature_info = [
-            {"module": n, "num_chs": shapes[n][0], "reduction": round(spec.default_size / shapes[n][1])}
+            # the nominal stride (a power of two, as timm reports it: 32 for 299 -> 8x8)
+            {
+                "module": n,
+                "num_chs": shapes[n][0],
+                "reduction": 2 ** round(math.log2(spec.default_size / shapes[n][1])),
+            }
             for n in spec.node_names
         ]
         self._aux_flat: dict[str, int] = {}
@@ -88,6 +94,8 @@ class InceptionNet(nn.Module):
     # -- input checks ---------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
         name = f"{self.spec.arch} ({self.spec.variant})"
+        if torch.compiler.is_compiling():  # checked once, eagerly, before compiling
+            return
         if x.dim() != 4:
             raise ValueError(f"{name} takes a 4-D batch (N, C, H, W); got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_chans:

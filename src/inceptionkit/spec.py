@@ -145,8 +145,11 @@ class Residual:
 Op = Conv | SepConv | Pool | AdaptivePool | LRN | Act | Cat | Residual
 
 
-def seq(*ops: Op) -> Branch:
-    return tuple(ops)
+def inception_resnet(branches: Cat, width: int, scale: float, act: bool = True) -> Residual:
+    """The Inception-ResNet block (the 2016 paper's Figure 15 scaling):
+    ``ReLU(x + scale * W(branches(x)))``, where W is the 1x1 "Linear" conv (bias, no norm, no ReLU)
+    that restores the input's width."""
+    return Residual((branches, Conv(width, 1, act=False, norm=False)), scale=scale, act=act)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,14 +4,9 @@ Residual Connections on Learning", Figures 14 (stem), 10, 7, 11, 12, 13 and 15.
 Each residual block is ``ReLU(x + scale * (1x1 linear conv of the concatenated branches))``.
 """
 
-from ..spec import Cat, Conv, NetSpec, Pool, Residual, Style
+from ..spec import Cat, Conv, NetSpec, Pool, Style, inception_resnet
 
 max3s2 = Pool("max", 3, s=2)
-
-
-def residual(branches: Cat, width: int, scale: float) -> Residual:
-    """Figure 15's scaled residual around a block: the 1x1 "Linear" conv restores the width."""
-    return Residual((branches, Conv(width, 1, act=False, norm=False)), scale=scale)
 
 
 # Figure 10: Inception-ResNet-A (35x35 grid)
@@ -30,7 +25,7 @@ FEATURES = (
     ("conv_3b", Conv(80, 1)),  # 73x73x80
     ("conv_4a", Conv(192, 3, p="valid")),  # 71x71x192
     ("conv_4b", Conv(256, 3, s=2, p="valid")),  # 35x35x256
-    *((f"block_a{i}", residual(BLOCK_A, 256, 0.17)) for i in range(1, 6)),  # 5 x
+    *((f"block_a{i}", inception_resnet(BLOCK_A, 256, 0.17)) for i in range(1, 6)),  # 5 x
     # Figure 7, Reduction-A with k=192, l=192, m=256, n=384 (Table 1)
     (
         "reduction_a",
@@ -40,7 +35,7 @@ FEATURES = (
             [max3s2],
         ),
     ),  # 17x17x896
-    *((f"block_b{i}", residual(BLOCK_B, 896, 0.10)) for i in range(1, 11)),  # 10 x
+    *((f"block_b{i}", inception_resnet(BLOCK_B, 896, 0.10)) for i in range(1, 11)),  # 10 x
     # Figure 12, Reduction-B
     (
         "reduction_b",
@@ -51,7 +46,7 @@ FEATURES = (
             [max3s2],
         ),
     ),  # 8x8x1792
-    *((f"block_c{i}", residual(BLOCK_C, 1792, 0.20)) for i in range(1, 6)),  # 5 x
+    *((f"block_c{i}", inception_resnet(BLOCK_C, 1792, 0.20)) for i in range(1, 6)),  # 5 x
 )
 
 VARIANTS = {

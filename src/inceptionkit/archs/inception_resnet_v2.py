@@ -6,14 +6,10 @@ the 320-channel ``mixed_5b`` block, not the 384 channels of Figure 3); all publi
 release, and so do we.
 """
 
-from ..spec import Cat, Conv, NetSpec, Pool, Residual, Style
+from ..spec import Cat, Conv, NetSpec, Pool, Style, inception_resnet
 
 avg3 = Pool("avg", 3, p="same")
 max3s2 = Pool("max", 3, s=2)
-
-
-def residual(branches: Cat, width: int, scale: float, act: bool = True) -> Residual:
-    return Residual((branches, Conv(width, 1, act=False, norm=False)), scale=scale, act=act)
 
 
 # Inception-ResNet-A (block35), 35x35 grid
@@ -40,7 +36,7 @@ FEATURES = (
             [avg3, Conv(64, 1)],
         ),
     ),  # 35x35x320
-    *((f"block35_{i}", residual(BLOCK35, 320, 0.17)) for i in range(1, 11)),  # 10 x
+    *((f"block35_{i}", inception_resnet(BLOCK35, 320, 0.17)) for i in range(1, 11)),  # 10 x
     (
         "mixed_6a",
         Cat(
@@ -49,7 +45,7 @@ FEATURES = (
             [max3s2],
         ),
     ),  # 17x17x1088
-    *((f"block17_{i}", residual(BLOCK17, 1088, 0.10)) for i in range(1, 21)),  # 20 x
+    *((f"block17_{i}", inception_resnet(BLOCK17, 1088, 0.10)) for i in range(1, 21)),  # 20 x
     (
         "mixed_7a",
         Cat(
@@ -59,8 +55,8 @@ FEATURES = (
             [max3s2],
         ),
     ),  # 8x8x2080
-    *((f"block8_{i}", residual(BLOCK8, 2080, 0.20)) for i in range(1, 10)),  # 9 x
-    ("block8_10", residual(BLOCK8, 2080, 1.0, act=False)),  # the last one: unscaled, no ReLU
+    *((f"block8_{i}", inception_resnet(BLOCK8, 2080, 0.20)) for i in range(1, 10)),  # 9 x
+    ("block8_10", inception_resnet(BLOCK8, 2080, 1.0, act=False)),  # the last one: unscaled, no ReLU
     ("conv_7b", Conv(1536, 1)),  # 8x8x1536
 )
 

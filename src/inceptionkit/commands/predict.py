@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -137,13 +138,20 @@ def _classifier(args: argparse.Namespace):
     if args.onnx is None:
         return export.OnnxRunner(export.ensure_onnx(model_from_args(args))), None
     runner = export.OnnxRunner(args.onnx)
-    return runner, None if runner.preprocess else _fallback_preprocess(args)
+    return runner, None if runner.preprocess else _fallback_preprocess(args, runner.input_shape)
 
 
-def _fallback_preprocess(args: argparse.Namespace) -> Preprocess:
+def _fallback_preprocess(args: argparse.Namespace, input_shape: tuple) -> Preprocess:
+    """The recipe of --model/--weights, else the default one sized to the file's input."""
     if args.weights or args.checkpoint:
         return model_from_args(args).weight_meta.preprocess
-    return default_preprocess(get_spec(args.model, args.variant) if args.model else None)
+    recipe = default_preprocess(get_spec(args.model, args.variant) if args.model else None)
+    c, h = input_shape[1], input_shape[2]
+    if isinstance(h, int) and not args.model:
+        recipe = dataclasses.replace(recipe, size=h)
+    if isinstance(c, int) and c != recipe.channels:
+        recipe = dataclasses.replace(recipe, channels=c, mean=recipe.mean[:1] * c, std=recipe.std[:1] * c)
+    return recipe
 
 
 def _table(results: list[Prediction]) -> Table:

@@ -54,12 +54,18 @@ def atomic_write(path: str | Path, write) -> None:
         raise
 
 
+def classes_to_text(classes: list[str] | None) -> str:
+    """Class names as stored in metadata: "imagenet1k" for ImageNet-1k's, else a JSON list (or null)."""
+    return "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes)
+
+
+def classes_from_text(text: str) -> list[str] | None:
+    return imagenet_categories() if text == "imagenet1k" else json.loads(text)
+
+
 def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str] | None = None) -> None:
     """Save ``model`` (an InceptionNet) with ``meta`` in inceptionkit's format, atomically."""
-    classes = meta.classes
-    classes_text = (
-        "imagenet1k" if classes is not None and classes == imagenet_categories() else json.dumps(classes)
-    )
+    classes_text = classes_to_text(meta.classes)
     metadata = {
         "format": MAGIC,
         "arch": model.spec.arch,
@@ -90,7 +96,7 @@ def read_native_metadata(path: str | Path) -> dict[str, str] | None:
 
 def meta_from_metadata(md: dict[str, str]) -> WeightMeta:
     classes_text = md.get("classes", "null")
-    classes = imagenet_categories() if classes_text == "imagenet1k" else json.loads(classes_text)
+    classes = classes_from_text(classes_text)
     known = {
         "format",
         "arch",

@@ -92,8 +92,14 @@ def keras_ref(request, tmp_path_factory):
     model = build(weights=None, classifier_activation=None)
     randomize(model, np.random.default_rng(0))
     d = tmp_path_factory.mktemp(arch)
-    files = {"keras3": d / "model.weights.h5", "legacy": d / "model_top.h5", "notop": d / "model_notop.h5"}
+    files = {
+        "keras3": d / "model.weights.h5",
+        "legacy": d / "model_top.h5",
+        "notop": d / "model_notop.h5",
+        "archive": d / "model.keras",
+    }
     model.save_weights(str(files["keras3"]))
+    model.save(str(files["archive"]))  # keras 3's whole-model zip
     notop = keras.Model(model.inputs, model.get_layer("avg_pool").input)  # what include_top=False builds
     save_legacy(model, files["legacy"])
     with h5py.File(files["notop"], "w") as f:
@@ -132,7 +138,7 @@ def test_keras_layer_order_is_keras_model_layers(keras_ref):
             assert tuple(state[f"{path}.running_var"].shape) == kernel
 
 
-@pytest.mark.parametrize("layout", ["legacy", "keras3"])
+@pytest.mark.parametrize("layout", ["legacy", "keras3", "archive"])
 def test_keras_file_computes_what_keras_computes(keras_ref, layout, caplog):
     with caplog.at_level(logging.INFO, logger="inceptionkit.weights"):
         model = create_model(keras_ref["arch"], weights=keras_ref["files"][layout]).eval()

@@ -6,6 +6,7 @@ The name of a file says nothing we trust: ``model.bin`` may be a zip written by 
 - HDF5 (keras, either layout): the 8-byte signature ``\\x89HDF\\r\\n\\x1a\\n`` at offset 0 (or after a
   user block of 512, 1024, 2048, ... bytes, as the HDF5 spec allows);
 - safetensors: an 8-byte little-endian header length, then a JSON header starting with ``{``;
+- keras 3 ``.keras`` archive: a zip holding ``model.weights.h5`` (read as a keras 3 weight file);
 - PyTorch zip (``torch.save`` since 1.6): the zip signature ``PK\\x03\\x04``;
 - PyTorch legacy pickle: the pickle protocol opcode ``\\x80`` followed by a protocol number 2-5.
 
@@ -24,9 +25,10 @@ from typing import Literal
 
 import torch
 
-Format = Literal["hdf5", "safetensors", "torch"]
+Format = Literal["hdf5", "keras_zip", "safetensors", "torch"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"  # the weights inside a keras 3 .keras zip
 
 
 class WeightsError(ValueError):
@@ -60,7 +62,7 @@ def detect_format(path: str | Path) -> Format:
     with open(p, "rb") as f:
         head = f.read(16)
         if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-            return "torch"
+            return "keras_zip" if _is_keras_archive(p) else "torch"
         if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
             return "torch"
         for offset in _hdf5_offsets(size):
@@ -72,6 +74,14 @@ def detect_format(path: str | Path) -> Format:
         if 0 < n <= size - 8 and head[8:9] == b"{":
             return "safetensors"
     raise WeightsError(f"{p}: unrecognised weight file (not HDF5, safetensors or a PyTorch state dict)")
+
+
+def _is_keras_archive(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return KERAS_ARCHIVE_WEIGHTS in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # let the PyTorch reader say what is wrong with it
 
 
 def _unwrap(obj: object, path: Path) -> OrderedDict[str, torch.Tensor]:

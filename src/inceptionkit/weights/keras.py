@@ -23,7 +23,9 @@ gamma (absent with ``scale=False``), beta, moving mean, moving variance.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 from functools import cache, singledispatch
 from pathlib import Path
@@ -34,7 +36,7 @@ from torch import nn
 
 from ..layers import SeparableConv2d
 from ..spec import Act, Cat, Conv, NetSpec, Op, Pool, Residual, SepConv, Style
-from .formats import WeightsError
+from .formats import KERAS_ARCHIVE_WEIGHTS, WeightsError
 from .mapping import SourceLeaf, describe_misfit, leaves_of, template
 
 WEIGHT_KINDS = ("conv", "bn", "sepconv", "dense")
@@ -265,6 +267,14 @@ def _read_keras3(root) -> dict[str, list[KerasLayer]]:
     return {k: [layer for _, layer in sorted(v, key=lambda t: t[0])] for k, v in by_kind.items()}
 
 
+def _hdf5_source(path: str | Path) -> str | Path | io.BytesIO:
+    """The HDF5 file itself, or the weights inside a keras 3 ``.keras`` zip, in memory."""
+    if not zipfile.is_zipfile(path):
+        return path
+    with zipfile.ZipFile(path) as z:
+        return io.BytesIO(z.read(KERAS_ARCHIVE_WEIGHTS))
+
+
 def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list[KerasLayer]]]:
     """("legacy", layers in file order) or ("keras3", layers of each kind in order)."""
     try:
@@ -273,7 +283,7 @@ def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list
         raise WeightsError(f"{path}: a keras (HDF5) file; reading it needs h5py (pip install h5py)") from None
 
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(_hdf5_source(path), "r") as f:
             root = f["model_weights"] if "model_weights" in f else f
             if "layer_names" in root.attrs or "layer_names0" in root.attrs:
                 return "legacy", _read_legacy(root)

@@ -2,7 +2,8 @@
 
 The format comes from the file's content (:func:`~inceptionkit.weights.formats.detect_format`):
 
-- HDF5: a keras weight file, legacy or keras 3 layout (:mod:`.keras`), mapped by layer order and type;
+- HDF5: a keras weight file, legacy or keras 3 layout (:mod:`.keras`), or a keras 3 ``.keras``
+  archive (a zip around the same HDF5 layout), mapped by layer order and type;
 - safetensors with inceptionkit metadata: our own format;
 - other safetensors, and ``torch.save`` files: a torchvision or timm state dict, mapped by tensor
   order and shape (:mod:`.mapping`). safetensors files keep no order, so theirs is taken from the
@@ -42,7 +43,7 @@ class Source:
 
     found: dict[str, torch.Tensor]
     variant: str
-    kind: str  # "keras legacy HDF5", "keras 3 .weights.h5", "PyTorch state dict", ...
+    kind: str  # "keras legacy HDF5", "keras 3 weights", "PyTorch state dict", ...
     meta: WeightMeta | None = None  # inceptionkit files carry their own
     chosen: str = ""  # why this variant, when the caller named none
     in_chans: int = 3
@@ -89,7 +90,7 @@ def _suggestion(fits: list[str]) -> str:
 
 def _from_keras(name: str, path: Path, variant: str | None) -> Source:
     layout, stored = read_keras(path)
-    kind = "keras legacy HDF5" if layout == "legacy" else "keras 3 .weights.h5"
+    kind = "keras legacy HDF5" if layout == "legacy" else "keras 3 weights"
     if variant is None and "keras" not in list_variants(name):
         fits = [
             f"{s.arch} ({s.variant})" for s in _all_specs() if s.variant == "keras" and _fits_keras(s, stored)
@@ -157,7 +158,7 @@ def read_source(name: str, path: Path, variant: str | None, in_chans: int | None
     ``in_chans=None``: an inceptionkit file's own input channels, 3 for every other source.
     """
     fmt = detect_format(path)
-    if fmt == "hdf5":
+    if fmt in ("hdf5", "keras_zip"):
         return _from_keras(name, path, variant)
     if fmt == "torch":
         return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant, in_chans or 3)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # keras reads it once, at its first import
 
 
 @pytest.fixture
@@ -17,3 +21,21 @@ def weights_cache(tmp_path, monkeypatch):
     yield cache
     WEIGHT_SETS.clear()
     WEIGHT_SETS.update(saved)
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory):
+    """The README's main job, ``inceptionkit train`` with no options, run once per session (into a
+    temporary run folder): (run folder, what it printed, exit code, seconds)."""
+    import contextlib
+    import io
+    import time
+
+    from inceptionkit.cli import main
+
+    run = tmp_path_factory.mktemp("main-job") / "run"
+    out = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = main(["train", "--run-dir", str(run)])
+    return run, out.getvalue(), code, time.perf_counter() - start

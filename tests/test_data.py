@@ -48,7 +48,8 @@ def make_folder(root, counts: dict[str, int], size: int = 12, seed: int = 0) -> 
 
 
 def test_shipped_digits_are_scikit_learns():
-    sklearn = pytest.importorskip("sklearn.datasets")
+    import sklearn.datasets as sklearn
+
     ref = sklearn.load_digits()
     a = digits_arrays()
     assert a["images"].shape == (1797, 8, 8)  # scikit-learn's 1,797 8x8 digits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
 import io
 import os
 import warnings
@@ -105,14 +107,20 @@ def test_zero_byte_file(tmp_path):
     assert error_of(tmp_path / "z.png") == "empty file (0 bytes)"
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or os.geteuid() == 0,
-    reason="root reads files whatever their permissions; test_fifo covers an unreadable path",
-)
-def test_unreadable_file(tmp_path):
+def test_unreadable_file(tmp_path, monkeypatch):
     path = tmp_path / "secret.png"
     noise(8, 8).save(path)
     path.chmod(0)
+    if os.geteuid() == 0:
+        # root reads files whatever their permissions: have the OS call refuse as it would anyone else
+        real_open = builtins.open
+
+        def refusing_open(file, *args, **kwargs):
+            if os.fspath(file) == os.fspath(path):
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", refusing_open)
     try:
         assert error_of(path) == "permission denied"
     finally:

@@ -173,7 +173,8 @@ def test_reset_classifier_and_named_stages() -> None:
 
 
 def test_feature_info_matches_timm() -> None:
-    timm = pytest.importorskip("timm")
+    import timm
+
     ref = {d["module"]: d for d in timm.create_model("inception_v3").feature_info}
     info = {d["module"]: d for d in ik.create_model("inception_v3").feature_info}
     # timm names the 5 stages it exposes; ours lists every node, with the same channels and strides
@@ -249,7 +250,8 @@ def test_torchvision_structure(aux: bool) -> None:
     ],
 )
 def test_timm_structure(timm_name: str, name: str) -> None:
-    timm = pytest.importorskip("timm")
+    import timm
+
     ref = timm.create_model(timm_name, pretrained=False)
     assert ours(name, "timm") == shapes_of(ref.state_dict())
     assert ik.create_model(name, variant="timm").num_features == ref.num_features
@@ -292,7 +294,8 @@ def in_keras_order(model: torch.nn.Module) -> list[tuple[int, ...]]:
 )
 def test_keras_structure(app: str, name: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
+    import keras
+
     ref = getattr(keras.applications, app)(weights=None)
     mine = ik.create_model(name, variant="keras")
     # keras lists layers depth-sorted, not in creation order; weights/keras.py derives that order

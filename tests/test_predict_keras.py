@@ -19,8 +19,8 @@ from PIL import Image
 from inceptionkit.cli import main
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
+import keras
+import sklearn.datasets as sklearn_datasets
 
 torch.set_num_threads(2)
 # keras' own save_weights with the torch backend and numpy 2 (not ours to fix)

@@ -16,9 +16,6 @@ import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.predict import default_preprocess
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("inceptionkit.export")
-
 torch.set_num_threads(2)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import pytest
 import torch
+import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -44,7 +45,6 @@ from inceptionkit.weights import (
 )
 from inceptionkit.weights.mapping import load_found
 
-torchvision = pytest.importorskip("torchvision")
 torch.set_num_threads(2)
 IMAGENET = Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD)  # torchvision's normalisation
 
@@ -393,7 +393,8 @@ def test_torchvision_entries_match_torchvision_weights():
 
 
 def test_timm_entries_match_timm_pretrained_cfgs():
-    timm = pytest.importorskip("timm")
+    import timm
+
     timm_sets = [ws for ws in list_weights() if ws.source == "timm"]
     assert len(timm_sets) == 8
     for ws in timm_sets:
@@ -427,7 +428,7 @@ def test_torchvision_recipe_is_transforms_plus_transform_input(photo, tag):
 
 
 def test_timm_recipes_are_timm_transforms(photo):
-    timm = pytest.importorskip("timm")
+    import timm
     from timm.data import create_transform, resolve_data_config
 
     for ws in (ws for ws in list_weights() if ws.source == "timm"):

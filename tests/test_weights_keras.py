@@ -17,8 +17,8 @@ import pytest
 import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
-h5py = pytest.importorskip("h5py")
+import h5py
+import keras
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 from keras.src.utils.naming import to_snake_case  # noqa: E402
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 
 import pytest
+import timm
 import torch
+import torchvision
 from safetensors.torch import save_file
 
 from inceptionkit import create_model
 from inceptionkit.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from inceptionkit.weights import get_weight_set
-
-timm = pytest.importorskip("timm")
-torchvision = pytest.importorskip("torchvision")
 
 torch.set_num_threads(2)
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32

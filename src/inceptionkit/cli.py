@@ -28,6 +28,14 @@ COMMANDS = (
 )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 class UsageError(Exception):
     """Bad arguments or input named on the command line: exit code 2."""
 
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _report(args, e)
         return 2
-    except CommandError as e:
+    except (CommandError, OSError) as e:  # OSError: a file we could not write or read
         if args.debug:
             raise
         _report(args, e)

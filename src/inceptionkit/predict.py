@@ -118,9 +118,9 @@ def load_model(name: str | None, weights: str | Path | None, *, variant: str | N
             tags = published_tags(name) if name else []
             offer = f"a published tag ({', '.join(tags)}) or " if tags else ""
             raise ValueError(
-                f"no weights for {name or 'the model'}, and none in the download cache: classifying with "
-                f"random weights would be meaningless; give (--weights / weights=) {offer}a weight file "
-                "(keras .h5, torchvision/timm state dict, inceptionkit .safetensors)"
+                f"no weights for {name or 'the model'}, and none in the download cache: running it with "
+                f"random weights would be meaningless; pass --weights (Python: weights=) {offer}a weight "
+                "file (keras .h5, torchvision/timm state dict, inceptionkit .safetensors)"
             )
     if name is None:
         if read_native_metadata(weights) is None:

@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..bench import ENGINES, BenchReport, benchmark, benchmark_predict, torch_threads
-from ..cli import UsageError
+from ..cli import UsageError, positive_int
 from ..registry import create_model
-from .predict import positive_int
 
 
 def int_list(text: str) -> list[int]:

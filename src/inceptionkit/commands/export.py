@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import CommandError, UsageError
+from ..cli import CommandError, UsageError, positive_int
 from ..export import (
     CALIBRATION_METHODS,
     DEFAULT_OPSET,
@@ -20,8 +20,7 @@ from ..export import (
     quantize_int8,
 )
 from ..model import InceptionNet
-from ..registry import create_model
-from .predict import positive_int
+from ..registry import create_model, get_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL.onnx", help="the ONNX file to write")
     p.add_argument(
         "--opset",
-        type=positive_int,
+        type=opset,
         default=DEFAULT_OPSET,
         metavar="N",
         help=f"ONNX opset (default {DEFAULT_OPSET})",
@@ -81,6 +80,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def opset(text: str) -> int:
+    """An argparse type: an opset the (TorchScript) ONNX exporter writes."""
+    from torch.onnx._constants import ONNX_MIN_OPSET, ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+
+    n = int(text)
+    if not ONNX_MIN_OPSET <= n <= ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET:
+        raise argparse.ArgumentTypeError(
+            f"the exporter writes opsets {ONNX_MIN_OPSET} to {ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET}, not {n}"
+        )
+    return n
+
+
 def load(args: argparse.Namespace) -> InceptionNet:
     """The model to export: the checkpoint, the named model with its weights, or a random one."""
     if args.checkpoint is None and args.name is None:
@@ -93,6 +104,7 @@ def load(args: argparse.Namespace) -> InceptionNet:
             raise UsageError(f"{args.checkpoint} holds {model.spec.arch}, not {args.name}")
         return model
     if args.weights is None:
+        get_spec(args.name, args.variant)  # an unknown name or variant fails before the warning
         print(
             f"inceptionkit export: no --weights: exporting {args.name} with random weights", file=sys.stderr
         )

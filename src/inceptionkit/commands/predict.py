@@ -12,18 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..cli import UsageError
+from ..cli import UsageError, positive_int
 from ..model import InceptionNet
 from ..predict import Prediction, cached_tag, default_preprocess, load_model, predict
 from ..preprocess import Preprocess
 from ..registry import get_spec
-
-
-def positive_int(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import sys
 
 from rich.console import Console
 
+from ..cli import positive_int
 from ..summary import summarize
 
 
@@ -22,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", help="architecture, e.g. inception_v3")
     p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
-    p.add_argument("--input-size", type=int, metavar="N", help="square input size (default: the model's)")
+    p.add_argument(
+        "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
+    )
     p.add_argument("--by", choices=("layer", "block"), default="layer", help="one row per layer or per block")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)

@@ -216,8 +216,8 @@ def test_without_weights_it_says_how_to_get_them(photos, capsys, tmp_path, monke
     assert code == 2 and out == ""
     assert err.startswith(
         "inceptionkit predict: error: no weights for inception_v3, and none in the "
-        "download cache: classifying with random weights would be meaningless; give "
-        "(--weights / weights=) a published tag (inception_v3."
+        "download cache: running it with random weights would be meaningless; pass "
+        "--weights (Python: weights=) a published tag (inception_v3."
     )
     assert err.count("\n") == 1
     tags = published_tags("inception_v3")

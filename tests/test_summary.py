@@ -140,11 +140,16 @@ def test_input_too_small_names_the_layer() -> None:
     assert "75×75" in str(e.value)  # keras: "should be no smaller than 75"
 
 
-@pytest.mark.parametrize("size", ["60", "0"])
-def test_cli_input_too_small(capsys, size) -> None:
-    assert main(["summary", "inception_v3", "--input-size", size]) == 2
+def test_cli_input_too_small(capsys) -> None:
+    assert main(["summary", "inception_v3", "--input-size", "60"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "at layer" in err and "75×75" in err
+
+
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_cli_size_below_one_is_a_usage_error(capsys, size) -> None:
+    assert main(["summary", "inception_v3", "--input-size", size]) == 2
+    assert "--input-size: must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,10 @@ def _report(args: argparse.Namespace, e: BaseException) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse's usage errors (2) and --help (0), as a return code
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -23,10 +23,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def bench(capsys, *argv: object) -> tuple[int, str, str]:
-    try:
-        code = main(["bench", *map(str, argv)])
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
+    code = main(["bench", *map(str, argv)])
     out, err = capsys.readouterr()
     return code, out, err
 

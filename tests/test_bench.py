@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from test_fold import randomize_batchnorm
+from helpers import randomize_batchnorm
 
 import inceptionkit as ik
 from inceptionkit.bench import ENGINES, Spread, build_engine, model_macs, time_in_turns, write_sample_photos

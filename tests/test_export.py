@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-from test_fold import randomize_batchnorm
+from helpers import randomize_batchnorm
 
 import inceptionkit as ik
 from inceptionkit.cli import main

@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import randomize_batchnorm
 from torch import nn
 
 import inceptionkit as ik
+from inceptionkit.export import relative_difference
 from inceptionkit.fold import fold_batchnorm, optimize_for_inference
 
 torch.set_num_threads(2)
 
 ALL = [(n, v) for n in ik.list_models() for v in ik.list_variants(n)]
 TOLERANCE = 1e-4  # issue 7: "verified numerically in tests (≤ 1e-4 relative)"
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Statistics and affine parameters far from the identity a fresh batch norm starts with."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.2)
-            if m.weight is not None:
-                m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.2)
-    return model
-
-
-def relative_difference(got: torch.Tensor, want: torch.Tensor) -> float:
-    return float((got - want).abs().max() / want.abs().max())
 
 
 @pytest.mark.parametrize(("name", "variant"), ALL)

@@ -15,29 +15,16 @@ import pytest
 import timm
 import torch
 import torchvision
+from helpers import randomize_batchnorm
 from safetensors.torch import save_file
 
 from inceptionkit import create_model
+from inceptionkit.export import relative_difference
 from inceptionkit.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from inceptionkit.weights import get_weight_set
 
 torch.set_num_threads(2)
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
-
-
-def rel(a: torch.Tensor, ref: torch.Tensor) -> float:
-    return float((a - ref).abs().max() / ref.abs().max())
-
-
-def randomize_bn(model: torch.nn.Module) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return model.eval()
 
 
 def save(state: dict, path) -> None:
@@ -65,7 +52,7 @@ TIMM = {
 def test_timm_state_dict_computes_what_timm_computes(timm_name, tmp_path, caplog):
     arch, suffixes, batch = TIMM[timm_name]
     torch.manual_seed(0)
-    ref = randomize_bn(timm.create_model(timm_name, pretrained=False))
+    ref = randomize_batchnorm(timm.create_model(timm_name, pretrained=False)).eval()
     x = torch.randn(batch, 3, 299, 299)
     with torch.no_grad():
         expected = ref(x)
@@ -75,7 +62,7 @@ def test_timm_state_dict_computes_what_timm_computes(timm_name, tmp_path, caplog
         with caplog.at_level(logging.INFO, logger="inceptionkit.weights"):
             model = create_model(arch, weights=path).eval()
         with torch.no_grad():
-            err = rel(model(x), expected)
+            err = relative_difference(model(x), expected)
         print(f"timm {timm_name} {suffix} -> {arch} ({model.spec.variant}): {err:.2e}")
         assert err <= TOL
         assert f"variant {model.spec.variant} (chosen" in caplog.text
@@ -95,7 +82,9 @@ def test_torchvision_state_dict_with_aux_and_transform_input(name, tmp_path):
     ``aux_logits=True`` the auxiliary heads too (eval mode, on the feature map each one taps)."""
     torch.manual_seed(0)
     build = getattr(torchvision.models, name)
-    ref = randomize_bn(build(weights=None, init_weights=True, aux_logits=True, transform_input=True))
+    ref = randomize_batchnorm(
+        build(weights=None, init_weights=True, aux_logits=True, transform_input=True)
+    ).eval()
     taps = {}
     for module, head in TV_AUX[name].items():
         getattr(ref, module).register_forward_hook(lambda m, i, o, head=head: taps.__setitem__(head, o))
@@ -109,9 +98,9 @@ def test_torchvision_state_dict_with_aux_and_transform_input(name, tmp_path):
         expected = ref(imagenet_normalize(u))
         x = recipe.normalize(u)
         inner = model.forward_intermediates(x, [a.after for a in model.spec.aux])
-        errors = {"logits": rel(model(x), expected)}
+        errors = {"logits": relative_difference(model(x), expected)}
         for a in model.spec.aux:
-            errors[a.name] = rel(
+            errors[a.name] = relative_difference(
                 model.aux[a.name](inner[a.after]), getattr(ref, _tv_name(a.name))(taps[a.name])
             )
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras reads it once, at its first import
 
@@ -39,3 +40,13 @@ def main_job(tmp_path_factory):
     with contextlib.redirect_stdout(out):
         code = main(["train", "--run-dir", str(run)])
     return run, out.getvalue(), code, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models (8x8 inputs) gain nothing from threads, and on a busy or shared CPU (pytest-xdist,
+    other jobs) spinning OpenMP threads slow them down many times over."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ from importlib import resources
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import make_folder
 
 from inceptionkit.data import (
     DataError,
@@ -21,28 +21,6 @@ from inceptionkit.data import (
     train_transform,
 )
 from inceptionkit.preprocess import Preprocess
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models (8x8 inputs) gain nothing from threads, and on a busy or shared CPU (pytest-xdist,
-    other jobs) spinning OpenMP threads slow them down many times over."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def make_folder(root, counts: dict[str, int], size: int = 12, seed: int = 0) -> None:
-    """``counts[class]`` random PNG images under ``root/<class>/``."""
-    rng = np.random.default_rng(seed)
-    for name, n in counts.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
-                root / name / f"{i}.png"
-            )
-
 
 # --- the shipped digits ---------------------------------------------------------------------
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import RECIPE, noise, save_small, write_messy_folder
 from PIL import Image
-from test_images import noise, write_messy_folder
-from test_predict import RECIPE, save_small
 
 import inceptionkit as ik
 from inceptionkit.cli import main

@@ -4,83 +4,25 @@ from __future__ import annotations
 
 import builtins
 import errno
-import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import (
+    BLUE,
+    RED,
+    exif_rotated_jpeg,
+    noise,
+    palette_with_transparency,
+    sixteen_bit_png,
+    truncated_jpeg,
+    write_messy_folder,
+)
 from PIL import Image
 
 from inceptionkit.images import ImageError, Source, find_images, load_image
-
-RED, BLUE = (255, 0, 0), (0, 0, 255)
-
-
-def noise(h: int, w: int, seed: int = 0) -> Image.Image:
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
-
-
-def truncated_jpeg(path: Path) -> None:
-    buf = io.BytesIO()
-    noise(32, 32).save(buf, "JPEG")
-    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-
-
-def exif_rotated_jpeg(path: Path) -> None:
-    """A 48x32 landscape picture, red left half and blue right half, stored with EXIF Orientation=6:
-    shown upright it is 32x48, red on top (the camera was turned 90 degrees clockwise)."""
-    img = Image.new("RGB", (48, 32), RED)
-    img.paste(BLUE, (24, 0, 48, 32))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    img.save(path, "JPEG", exif=exif)
-
-
-def palette_with_transparency(path: Path) -> None:
-    """Index 0 (colour 10,20,30) is transparent and fills the left half; index 1 is 200,100,50."""
-    img = Image.new("P", (8, 8), 0)
-    img.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
-    img.paste(1, (4, 0, 8, 8))
-    img.save(path, transparency=0)
-
-
-def sixteen_bit_png(path: Path) -> np.ndarray:
-    values = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
-    Image.fromarray(values).save(path)
-    return values
-
-
-def write_messy_folder(folder: Path) -> dict[str, str | None]:
-    """Files of every messy kind, with the start of the error each must give (None: it must work).
-    Usable images are at most 32x32 = 1,024 pixels, except ``big.png`` (64x64 = 4,096), which a
-    limit of 2,000 pixels refuses."""
-    folder.mkdir(parents=True, exist_ok=True)
-    noise(32, 24).save(folder / "plain.png")
-    truncated_jpeg(folder / "truncated.jpg")
-    (folder / "text.jpg").write_text("this is not a picture\n")
-    (folder / "empty.png").write_bytes(b"")
-    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
-    sixteen_bit_png(folder / "sixteen.png")
-    Image.new("LA", (8, 8), (77, 0)).save(folder / "gray_alpha.png")
-    palette_with_transparency(folder / "palette.png")
-    exif_rotated_jpeg(folder / "rotated.jpg")
-    Image.new("RGB", (1, 1), (9, 99, 199)).save(folder / "one_pixel.bmp")
-    noise(64, 64).save(folder / "big.png")
-    return {
-        "big.png": "64x64 = 4,096 pixels is over the limit of 2,000",
-        "cmyk.jpg": None,
-        "empty.png": "empty file",
-        "gray_alpha.png": None,
-        "one_pixel.bmp": None,
-        "palette.png": None,
-        "plain.png": None,
-        "rotated.jpg": None,
-        "sixteen.png": None,
-        "text.jpg": "not an image file",
-        "truncated.jpg": "cannot decode: image file is truncated",
-    }
 
 
 def error_of(path: Path, **kwargs) -> str:

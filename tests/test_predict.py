@@ -11,41 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import CLASSES, RECIPE, noise, save_small, write_messy_folder
 from PIL import Image
-from test_images import noise, write_messy_folder
 
 import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.images import load_image
 from inceptionkit.predict import published_tags
 from inceptionkit.preprocess import Preprocess
-from inceptionkit.weights import WeightMeta, save_native
 
 torch.set_num_threads(2)
-
-CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-RECIPE = Preprocess(size=28, crop_pct=None)
-
-
-def small_model(channels: int = 3, seed: int = 0) -> ik.InceptionNet:
-    """inception_small for 10 classes with random weights, its batch-norm statistics measured on a
-    batch of noise (with the initial ones, every input gets the same answer)."""
-    torch.manual_seed(seed)
-    model = ik.create_model("inception_small", num_classes=10, in_chans=channels)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # a plain average of the batches seen
-    with torch.no_grad():
-        model.train()(torch.randn(16, channels, 28, 28))
-    return model.eval()
-
-
-def save_small(path: Path, *, channels: int = 3, classes: list[str] | None = CLASSES) -> Path:
-    recipe = (
-        RECIPE if channels == 3 else Preprocess(size=28, crop_pct=None, channels=1, mean=(0.5,), std=(0.5,))
-    )
-    save_native(path, small_model(channels), WeightMeta(recipe, classes=classes, source="test"))
-    return path
 
 
 @pytest.fixture(scope="module")

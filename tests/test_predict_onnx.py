@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import noise, save_small
 from PIL import Image
-from test_images import noise
-from test_predict import save_small
 
 import inceptionkit as ik
 from inceptionkit.cli import main

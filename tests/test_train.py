@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import make_folder
 from safetensors.torch import load_file
-from test_data import make_folder, one_thread  # noqa: F401 (a fixture)
 
 from inceptionkit import create_model
 from inceptionkit.preprocess import Preprocess

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_folder
 from safetensors.torch import load_file
-from test_data import make_folder, one_thread  # noqa: F401 (a fixture)
 
 from inceptionkit import create_model
 from inceptionkit.cli import main

@@ -36,6 +36,15 @@ def positive_int(text: str) -> int:
     return n
 
 
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """NAME, --variant and --input-size: what a spec-only command (summary, draw) needs."""
+    p.add_argument("name", help="architecture, e.g. inception_v3")
+    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
+    p.add_argument(
+        "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
+    )
+
+
 class UsageError(Exception):
     """Bad arguments or input named on the command line: exit code 2."""
 

@@ -103,44 +103,56 @@ def _(op: Conv, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     has_norm = op.norm and style.norm is not None
     bias = (not has_norm) if op.bias is None else op.bias
     params = weights + (op.out if bias else 0)
-    out = t.add(
-        Row(
-            name,
-            f"Conv{kh}x{kw}/{pair(op.s)[0]}",
-            (op.out, oh, ow),
-            params,
-            params,
-            macs=oh * ow * weights,
-            weights=weights,
-        )
+    return _unit_rows(
+        t,
+        name,
+        f"Conv{kh}x{kw}/{pair(op.s)[0]}",
+        (op.out, oh, ow),
+        params,
+        oh * ow * weights,
+        weights,
+        has_norm,
+        op.act,
+        style,
     )
-    if has_norm:
-        _norm_rows(t, name, out, style)
-    if op.act:
-        t.add(Row(f"{name}_relu", "ReLU", out))
-    return out
 
 
 @trace_op.register
 def _(op: SepConv, shape: Shape, style: Style, name: str, t: Trace) -> Shape:
     c, h, w = shape
     (oh, ow), _ = window_hw((h, w), op.k, op.s, op.p, style.same)
-    weights = c * op.k * op.k + c * op.out
-    macs = oh * ow * c * op.k * op.k + oh * ow * c * op.out
-    out = t.add(
-        Row(
-            name,
-            f"SepConv{op.k}x{op.k}/{op.s}",
-            (op.out, oh, ow),
-            weights,
-            weights,
-            macs=macs,
-            weights=weights,
-        )
+    weights = c * op.k * op.k + c * op.out  # depthwise k x k, then pointwise 1x1
+    return _unit_rows(
+        t,
+        name,
+        f"SepConv{op.k}x{op.k}/{op.s}",
+        (op.out, oh, ow),
+        weights,
+        oh * ow * weights,
+        weights,
+        op.norm,
+        op.act,
+        style,
     )
-    if op.norm:
+
+
+def _unit_rows(
+    t: Trace,
+    name: str,
+    kind: str,
+    out: Shape,
+    params: int,
+    macs: int,
+    weights: int,
+    norm: bool,
+    act: bool,
+    style: Style,
+) -> Shape:
+    """A conv unit's rows: the convolution, its batch norm (if any), its ReLU (if any)."""
+    t.add(Row(name, kind, out, params=params, trainable=params, macs=macs, weights=weights))
+    if norm:
         _norm_rows(t, name, out, style)
-    if op.act:
+    if act:
         t.add(Row(f"{name}_relu", "ReLU", out))
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CommandError, positive_int
+from ..cli import CommandError, add_model_arguments
 from ..registry import get_spec
 
 
@@ -16,11 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "at the concatenation; without it, the network as a chain of blocks with the output "
         "shape between them; --chart draws MACs and parameters per block as bars.",
     )
-    p.add_argument("name", help="architecture, e.g. googlenet")
-    p.add_argument("--variant", help="weight-source variant (default: the model's default)")
-    p.add_argument(
-        "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
-    )
+    add_model_arguments(p)
     what = p.add_mutually_exclusive_group()
     what.add_argument("--block", help="the block to draw, e.g. inception_3a (keras aliases work too)")
     what.add_argument("--chart", action="store_true", help="MACs and parameters per block, as bars")

@@ -9,7 +9,7 @@ import sys
 
 from rich.console import Console
 
-from ..cli import positive_int
+from ..cli import add_model_arguments
 from ..summary import summarize
 
 
@@ -21,11 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "computed from the spec without running the network. Table shapes are H×W×C; "
         "JSON shapes are [C, H, W].",
     )
-    p.add_argument("name", help="architecture, e.g. inception_v3")
-    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
-    p.add_argument(
-        "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
-    )
+    add_model_arguments(p)
     p.add_argument("--by", choices=("layer", "block"), default="layer", help="one row per layer or per block")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)

@@ -13,6 +13,8 @@ import importlib
 import os
 import sys
 
+from .errors import CommandError, UsageError
+
 COMMANDS = (
     "summary",
     "cost",
@@ -43,14 +45,6 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
     )
-
-
-class UsageError(Exception):
-    """Bad arguments or input named on the command line: exit code 2."""
-
-
-class CommandError(Exception):
-    """The command ran but failed: exit code 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import singledispatch
 
+from .errors import InputError
 from .spec import (
     LRN,
     Act,
@@ -31,7 +32,7 @@ from .spec import (
 Shape = tuple[int, int, int]  # (C, H, W)
 
 
-class InputTooSmall(ValueError):
+class InputTooSmall(InputError):
     """The input does not fit the network: a spatial size would reach zero."""
 
 

@@ -26,15 +26,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from .errors import DataError
 from .preprocess import Preprocess
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DIGITS = "digits"
 SPLIT_SEED = 0  # the --val-split and --max-train-images draws: fixed, so --seed does not move them
-
-
-class DataError(ValueError):
-    """A dataset that cannot be used: missing, empty, one class, inconsistent splits."""
 
 
 def derive_seed(*parts: int) -> int:

@@ -107,7 +107,7 @@ def save_confusion_png(result: EvalResult, path: str | Path, title: str = "") ->
     """The confusion matrix as an image (counts in the cells), written atomically."""
     from matplotlib.figure import Figure
 
-    from .weights.native import atomic_write
+    from .fileio import atomic_write
 
     c = len(result.classes)
     side = min(4 + 0.45 * c, 30)

@@ -32,19 +32,17 @@ import numpy as np
 import torch
 
 from .data import Samples, limit, load_digits
+from .errors import ExportError
+from .fileio import atomic_write
 from .images import ImageError, find_images, load_image
 from .model import InceptionNet
 from .preprocess import Preprocess
-from .weights.native import MAGIC, WeightMeta, atomic_write, classes_to_text, meta_from_metadata
+from .weights.native import MAGIC, WeightMeta, classes_to_text, meta_from_metadata
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # max |onnx - torch| / max |torch| an export may differ by
 CalibrationMethod = Literal["minmax", "entropy", "percentile"]
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
-
-
-class ExportError(RuntimeError):
-    """An export that ran but whose file does not compute what the model computes."""
 
 
 # -- export ------------------------------------------------------------------------------------------

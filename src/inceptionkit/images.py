@@ -18,14 +18,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import ImageError
+
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff"}
 )
 Mode = Literal["RGB", "L"]
-
-
-class ImageError(Exception):
-    """A file that cannot be used as an image; the message says why, in one line."""
 
 
 @dataclass(frozen=True)

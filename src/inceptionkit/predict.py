@@ -67,7 +67,7 @@ class Features:
         """Write an ``.npz`` (atomically): ``features``, ``paths``, ``failed_paths``, ``failed_errors``."""
         import numpy as np
 
-        from .weights import atomic_write
+        from .fileio import atomic_write
 
         def strings(xs: Iterable[str | None]) -> np.ndarray:
             return np.array([x or "" for x in xs], dtype=str)  # in-memory images have no path

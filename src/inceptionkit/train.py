@@ -55,25 +55,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import DIGITS, EpochSampler, ImageDataset, derive_seed, limit, load_data, train_transform
+from .errors import ConfigError, Diverged
 from .evaluate import EvalResult, evaluate
+from .fileio import atomic_write
 from .model import InceptionNet
 from .preprocess import INCEPTION_MEAN, INCEPTION_STD, Preprocess
 from .registry import create_model
 from .weights import WeightsError
-from .weights.native import WeightMeta, atomic_write, load_native, read_native_metadata, save_native
+from .weights.native import WeightMeta, load_native, read_native_metadata, save_native
 
 RUN_FORMAT = "inceptionkit-train-run"
 STATE_FORMAT = "inceptionkit-train-state"
 OPTIMIZERS = ("rmsprop", "sgd", "adamw")
 SCHEDULES = ("cosine", "paper")
-
-
-class ConfigError(ValueError):
-    """Settings or a run folder that cannot be used."""
-
-
-class Diverged(RuntimeError):
-    """The loss (or the weights) stopped being finite."""
 
 
 @dataclass

@@ -14,13 +14,12 @@ from .hub import (
     register_weight_set,
 )
 from .load import create_with_weights, load_pretrained
-from .native import WeightMeta, atomic_write, load_native, read_native_metadata, save_native
+from .native import WeightMeta, load_native, read_native_metadata, save_native
 
 __all__ = [
     "WeightMeta",
     "WeightSet",
     "WeightsError",
-    "atomic_write",
     "cache_dir",
     "create_with_weights",
     "detect_format",

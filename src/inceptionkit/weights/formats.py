@@ -25,14 +25,12 @@ from typing import Literal
 
 import torch
 
+from ..errors import WeightsError
+
 Format = Literal["hdf5", "keras_zip", "safetensors", "torch"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"  # the weights inside a keras 3 .keras zip
-
-
-class WeightsError(ValueError):
-    """A weight file or tag that cannot be used, with a one-line reason naming the file."""
 
 
 def check_file(path: str | Path) -> Path:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..fileio import atomic_write
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, KERAS, Preprocess, imagenet_categories
 from .formats import WeightsError
-from .native import atomic_write
 
 log = logging.getLogger("inceptionkit.weights")
 

@@ -1,0 +1,72 @@
+"""The library's errors: one base class, so callers (and the CLI) can tell a refusal from a bug.
+
+Every error that the library raises on purpose derives from :class:`InceptionKitError` and carries a
+one-line message naming the file, field or argument at fault. ``exit_code`` is what the command line
+returns for it: 2 for input the user can correct (usage), 1 for a command that ran and failed. Anything
+else reaching the command line is a bug, and is shown as one.
+
+Subclasses keep the builtin they replaced as a second base (``WeightsError`` is still a ``ValueError``)
+so ``except ValueError`` in callers' code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class InceptionKitError(Exception):
+    """Base of every error inceptionkit raises on purpose; the message is one line for the user."""
+
+    exit_code = 1
+
+
+class UsageError(InceptionKitError, ValueError):
+    """Arguments or settings that cannot be used: the user can correct them (exit 2)."""
+
+    exit_code = 2
+
+
+class InputError(UsageError):
+    """An input tensor, size or file named by the user that the model cannot take."""
+
+
+class ConfigError(UsageError):
+    """Training settings or a run folder that cannot be used."""
+
+
+class WeightsError(InceptionKitError, ValueError):
+    """A weight file or tag that cannot be used, with a one-line reason naming the file."""
+
+    exit_code = 2
+
+
+class DataError(InceptionKitError, ValueError):
+    """A dataset that cannot be used: missing, empty, one class, inconsistent splits."""
+
+    exit_code = 2
+
+
+class ImageError(InceptionKitError):
+    """A file that cannot be used as an image; the message says why, in one line."""
+
+
+class CommandError(InceptionKitError):
+    """A command that ran but failed (exit 1)."""
+
+
+class ExportError(InceptionKitError, RuntimeError):
+    """An export that ran but whose file does not compute what the model computes."""
+
+
+class EngineError(InceptionKitError, RuntimeError):
+    """An inference engine that is not installed or cannot run here (the message says how to fix it)."""
+
+    exit_code = 2
+
+
+class Diverged(InceptionKitError, RuntimeError):
+    """The loss (or the weights) stopped being finite."""
+
+
+class MetricError(InceptionKitError, ValueError):
+    """A metric (FID, KID, IS) that cannot be computed as asked: too few images, mismatched statistics."""
+
+    exit_code = 2

@@ -18,7 +18,6 @@ from inceptionkit.train import (
     Diverged,
     Stepper,
     TrainConfig,
-    _sync_batchnorm,
     aux_weights,
     benchmark_training,
     default_lr,
@@ -27,6 +26,7 @@ from inceptionkit.train import (
     resolve,
     train,
 )
+from inceptionkit.train.dist import sync_batchnorm
 from inceptionkit.weights.native import WeightMeta, load_native, save_native
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -110,7 +110,7 @@ def test_digits_run_folder(tmp_path, capsys):
         "config.json",
         "best.safetensors",
         "last.safetensors",
-        "train_state.pt",
+        "checkpoints",
         "metrics.csv",
         "curves.png",
         "tensorboard",
@@ -122,7 +122,16 @@ def test_digits_run_folder(tmp_path, capsys):
     assert float(rows[-1]["val_acc"]) == pytest.approx(result.history[-1]["val_acc"])
     config = json.loads((run / "config.json").read_text())
     assert config["config"]["optimizer"] == "rmsprop" and config["classes"] == [str(d) for d in range(10)]
-    state = torch.load(run / "train_state.pt", weights_only=True)
+    (checkpoint,) = (run / "checkpoints").iterdir()  # one complete set: the latest
+    assert checkpoint.name == "step-000000008"
+    assert {p.name for p in checkpoint.iterdir()} == {
+        "last.safetensors",
+        "best.safetensors",
+        "train_state.pt",
+        "manifest.json",
+    }
+    assert (run / "last.safetensors").read_bytes() == (checkpoint / "last.safetensors").read_bytes()
+    state = torch.load(checkpoint / "train_state.pt", weights_only=True)
     assert state["global_step"] == 8 and state["epoch"] == 2 and state["batch"] == 0
     assert {"optimizer", "scheduler", "scaler", "history"} <= set(state)
     best = load_native(run / "best.safetensors")  # what predict and eval load
@@ -213,7 +222,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = TrainConfig(**TINY, optimizer="sgd", lr=1e30, warmup_epochs=0, checkpoint_every=1, run_dir=str(run))
     with pytest.raises(Diverged, match=r"the loss became nan at step 2 .*last good checkpoint .* is intact"):
         train(cfg, verbose=False)
-    state = torch.load(run / "train_state.pt", weights_only=True)
+    state = torch.load(run / "checkpoints" / "step-000000001" / "train_state.pt", weights_only=True)
     assert state["global_step"] == 1
     weights = load_native(run / "last.safetensors").state_dict()
     assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
@@ -230,7 +239,7 @@ def test_sync_batchnorm_keeps_names_and_numbers():
             p.add_(torch.randn_like(p) * 0.1)
     reference = create_model("inception_small", num_classes=10, in_chans=1)
     reference.load_state_dict(net.state_dict())
-    synced = _sync_batchnorm(net)
+    synced = sync_batchnorm(net)
     assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == 19  # every one
     assert list(synced.state_dict()) == list(reference.state_dict())
     x = torch.randn(4, 1, 12, 12)

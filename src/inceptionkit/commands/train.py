@@ -14,6 +14,7 @@ from ..train import (
     OPTIMIZERS,
     RUNTIME_FIELDS,
     SCHEDULES,
+    CheckpointError,
     ConfigError,
     Diverged,
     TrainConfig,
@@ -23,7 +24,9 @@ from ..train import (
 EPILOG = """\
 run folder (--run-dir, default runs/<model>-<data>-<date>-<time>):
   best.safetensors, last.safetensors   weights (inceptionkit format: predict/eval --checkpoint)
-  train_state.pt, config.json          what --resume needs
+  config.json, split.json              the settings, what the run was trained on, its val split
+  checkpoints/step-N/                  the latest complete checkpoint set (what --resume needs;
+                                       safe against a kill at any instant)
   metrics.csv, curves.png, tensorboard/
 
 defaults without --data: inception_small on the built-in 1,797 digits ({img_size}x{img_size} grey,
@@ -66,7 +69,19 @@ def register(subparsers) -> None:
         metavar="F",
         help="fraction of each class held out for validation when DIR has no val/ (default 0.1)",
     )
-    data.add_argument("--img-size", type=int, metavar="PX", help="training and evaluation input size")
+    data.add_argument(
+        "--img-size",
+        type=int,
+        metavar="PX",
+        help="training and evaluation input size (default: the model's, or the weights')",
+    )
+    data.add_argument(
+        "--in-chans",
+        type=int,
+        metavar="C",
+        help="input channels: 1 grey, 3 colour (default: the weights', else 3; the digits 1); "
+        "weights made for other channels get their first convolution adapted as timm does",
+    )
     data.add_argument(
         "--crop-scale",
         type=float,
@@ -83,6 +98,7 @@ def register(subparsers) -> None:
     )
     data.add_argument("--max-train-images", type=int, metavar="N", help="train on a fixed random N images")
     data.add_argument("--workers", type=int, metavar="N", help="data loading processes per training process")
+    data.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
 
     model = p.add_argument_group("model")
     model.add_argument(
@@ -166,6 +182,6 @@ def run_train(args: argparse.Namespace) -> int:
         train(TrainConfig(**given), resume=args.resume)
     except (ConfigError, DataError) as e:
         raise UsageError(str(e)) from None
-    except Diverged as e:
+    except (Diverged, CheckpointError) as e:
         raise CommandError(str(e)) from None
     return 0

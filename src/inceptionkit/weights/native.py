@@ -45,8 +45,23 @@ def classes_from_text(text: str) -> list[str] | None:
 
 def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str] | None = None) -> None:
     """Save ``model`` (an InceptionNet) with ``meta`` in inceptionkit's format, atomically."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = native_metadata(model, meta, extra)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def native_bytes(model, meta: WeightMeta, extra: dict[str, str] | None = None) -> bytes:
+    """What :func:`save_native` writes, as bytes (for writers that handle the file themselves)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return save(tensors, metadata=native_metadata(model, meta, extra))
+
+
+def native_metadata(model, meta: WeightMeta, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The metadata of an inceptionkit weight file for ``model`` and ``meta``."""
     classes_text = classes_to_text(meta.classes)
-    metadata = {
+    return {
         "format": MAGIC,
         "arch": model.spec.arch,
         "variant": model.spec.variant,
@@ -60,8 +75,6 @@ def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str]
         **meta.extra,
         **(extra or {}),
     }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_native_metadata(path: str | Path) -> dict[str, str] | None:

@@ -137,3 +137,84 @@ def make_folder(root, counts: dict[str, int], size: int = 12, seed: int = 0) -> 
             Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
                 root / name / f"{i}.png"
             )
+
+
+# -- the FID network and photographs (scikit-image's sample images) ----------------------------------
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+
+
+def photo(name: str) -> Image.Image:
+    """One of scikit-image's sample photographs, as an RGB image."""
+    import skimage.data
+
+    return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+
+
+def photo_folder(folder: Path, count: int, sizes, *, fmt: str = "png", seed: int = 0) -> Path:
+    """``count`` random crops of the sample photos, resized to sizes drawn from ``sizes`` ((w, h) pairs),
+    written as PNG or JPEG files."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        img = photo(PHOTOS[int(rng.integers(len(PHOTOS)))])
+        w, h = img.size
+        cw, ch = int(rng.integers(w // 2, w + 1)), int(rng.integers(h // 2, h + 1))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        size = tuple(sizes[int(rng.integers(len(sizes)))])
+        img = img.crop((x, y, x + cw, y + ch)).resize(size, Image.BICUBIC)
+        img.save(folder / f"img{i:04d}.{'jpg' if fmt == 'jpeg' else fmt}", quality=90)
+    return folder
+
+
+def pytorch_fid_network() -> nn.Module:
+    """pytorch-fid's FID network (its fid_inception_v3 without the download), random weights."""
+    from pytorch_fid import inception as pf
+
+    m = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    for name, c_in, c in (("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)):
+        setattr(m, name, pf.FIDInceptionA(c_in, pool_features=c))
+    for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+        setattr(m, name, pf.FIDInceptionC(768, channels_7x7=c7))
+    m.Mixed_7b, m.Mixed_7c = pf.FIDInceptionE_1(1280), pf.FIDInceptionE_2(2048)
+    return m
+
+
+def randomize_fid_network(model: nn.Module, seed: int = 0, *, uint8: bool = False) -> nn.Module:
+    """Random weights whose features vary from photo to photo: He-initialised convolutions, batch-norm
+    statistics measured on sample photos then scaled and shifted at random, a classifier whose
+    softmax is neither uniform nor one-hot. ``uint8``: the model takes uint8 pixels (torch-fidelity's)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.data.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    photos = torch.stack(
+        [torch.from_numpy(np.array(photo(n).resize((299, 299)))).permute(2, 0, 1) for n in PHOTOS[:4]]
+    )
+    with torch.no_grad():
+        model.train()(photos if uint8 else photos.float() / 127.5 - 1)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.momentum = 0.1
+                m.running_mean.add_(torch.randn(c, generator=g) * 0.2 * m.running_var.sqrt())
+                m.weight.copy_(torch.rand(c, generator=g) * 0.9 + 0.5)  # E[gamma^2] ~ 1: no blow-up
+                m.bias.copy_(torch.randn(c, generator=g) * 0.2)
+        fc = model.fc
+        fc.weight.copy_(torch.randn(fc.weight.shape, generator=g) * 0.05)
+        fc.bias.copy_(torch.randn(fc.bias.shape, generator=g))
+    return model.eval()
+
+
+def fid_weights_file(folder: Path, seed: int = 0) -> Path:
+    """A random-weight FID network saved as pytorch-fid publishes its weights (a torchvision-named
+    state dict), built with pytorch-fid's own classes."""
+    path = folder / "pt_inception-2015-12-05-6726825d.pth"
+    if not path.exists():
+        torch.manual_seed(seed)
+        torch.save(randomize_fid_network(pytorch_fid_network(), seed).state_dict(), path)
+    return path

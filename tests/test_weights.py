@@ -188,7 +188,7 @@ def test_file_of_another_variant_suggests_the_variant(tmp_path):
         create_model("inception_v3", variant="keras", weights=tmp_path / "tv.pth")
     msg = one_line(e)
     assert "features.conv_1a.bn.weight: expected none, found Conv2d_1a_3x3.bn.weight (32,)" in msg
-    assert msg.endswith("it fits inception_v3 (torchvision), inception_v3 (timm)")
+    assert msg.endswith("it fits inception_v3 (torchvision), inception_v3 (timm), inception_v3 (fid)")
 
 
 def test_other_class_count_keeps_the_backbone_and_says_so(googlenet_ref, googlenet_pth, caplog):

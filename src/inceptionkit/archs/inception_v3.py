@@ -31,13 +31,13 @@ def block_c(c7: int) -> Cat:
     )
 
 
-def block_e() -> Cat:
+def block_e(pool: Pool = avg3) -> Cat:
     """8x8 module, Figure 7: expanded filter banks, 1x3 and 3x1 side by side."""
     return Cat(
         [Conv(320, 1)],
         [Conv(384, 1), Cat([Conv(384, (1, 3))], [Conv(384, (3, 1))])],
         [Conv(448, 1), Conv(384, 3), Cat([Conv(384, (1, 3))], [Conv(384, (3, 1))])],
-        [avg3, Conv(192, 1)],
+        [pool, Conv(192, 1)],
     )
 
 
@@ -140,4 +140,25 @@ VARIANTS = {
     ),
 }
 VARIANTS["timm"] = VARIANTS["torchvision"].with_(variant="timm")
+
+# The FID network: TensorFlow's graph of 2015-12-05 (inception-2015-12-05.tgz), as pytorch-fid
+# (FIDInceptionA/C/E_1/E_2 in pytorch_fid/inception.py) and torch-fidelity
+# (feature_extractor_inceptionv3.py) port it with torchvision's tensor names. Its average pools do not
+# count padded zeros (so the torchvision BN style with avg_include_pad=False: Mixed_5b-5d, 6b-6e, 7b);
+# the pool branch of the last 8x8 module (Mixed_7c) is a 3x3/1 MAX pool, a quirk of that graph; the
+# grid reductions (Mixed_6a, 7a) keep their 3x3/2 max pools; 1008 classes; no auxiliary head.
+FID_FEATURES = (*FEATURES[:-1], ("mixed_7c", block_e(Pool("max", 3, p="same"))))
+VARIANTS["fid"] = NetSpec(
+    "inception_v3",
+    "fid",
+    FID_FEATURES,
+    Style(norm="bn", eps=1e-3, avg_include_pad=False),
+    default_size=299,
+    drop_rate=0.0,
+    paper=PAPER,
+    aliases=KERAS_NAMES,
+    notes="the FID network (TensorFlow graph 2015-12-05, pytorch-fid / torch-fidelity): average pools "
+    "exclude padding (Mixed_5b-5d, 6b-6e, 7b); Mixed_7c pools its pool branch with 3x3/1 max pooling; "
+    "1008 classes; no dropout, no auxiliary classifier.",
+)
 DEFAULT_VARIANT = "torchvision"

@@ -42,7 +42,7 @@ class WeightSet:
     tag: str
     variant: str
     url: str
-    source: Literal["keras", "torchvision", "timm"]
+    source: Literal["keras", "torchvision", "timm", "pytorch-fid", "torch-fidelity"]
     format: Literal["keras-h5", "torch", "safetensors"]
     preprocess: Preprocess
     checksum: str | None  # "md5:<hex>" (full) or "sha256:<hex prefix>"; None: none published
@@ -135,6 +135,37 @@ def _timm(
     )
 
 
+def _fid(source: str, url: str, name: str) -> WeightSet:
+    """The FID network's weights (TensorFlow's inception-2015-12-05 graph, 1008 classes) as a
+    torchvision-named state dict. Each metric mode feeds its own pixels (inceptionkit.metrics); the
+    recipe here is pytorch-fid's: the whole image resized bilinearly to 299, scaled to [-1, 1]."""
+    pre = Preprocess(size=299, crop_pct=None, interpolation="bilinear")
+    return WeightSet(
+        f"inception_v3.{source.replace('-', '_')}",
+        "fid",
+        url,
+        source,
+        "torch",
+        pre,
+        _sha256_prefix(url),
+        name,
+        1008,
+    )
+
+
+FID_WEIGHT_SETS = (
+    _fid(
+        "pytorch-fid",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        "pytorch_fid.inception.FID_WEIGHTS_URL",
+    ),
+    _fid(
+        "torch-fidelity",
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        "torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3",
+    ),
+)
+
 WEIGHT_SETS: dict[str, WeightSet] = {
     ws.tag: ws
     for ws in (
@@ -183,6 +214,7 @@ WEIGHT_SETS: dict[str, WeightSet] = {
             url="https://github.com/rwightman/"
             "pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
         ),
+        *FID_WEIGHT_SETS,
     )
 }
 

@@ -131,18 +131,38 @@ def _name_orders(name: str) -> Iterator[tuple[str, ...]]:
             yield keys
 
 
+def _by_class_count(name: str, fits: list[tuple[str, dict]]) -> tuple[str, dict]:
+    """Of the variants whose shapes fit, the first with a published weight set of the file's class
+    count (a 1008-class state dict is the FID network's, not torchvision's), else the first."""
+    for v, found in fits:
+        classes = source_classes(found)
+        if classes and any(ws.variant == v and ws.num_classes == classes for ws in list_weights(name)):
+            return v, found
+    return fits[0]
+
+
+def _why_chosen(kind: str, v: str, fits: list[tuple[str, dict]]) -> str:
+    if v == fits[0][0]:
+        return f"the first whose shapes fit a {kind}"
+    return f"its published weights have the file's {source_classes(dict(fits)[v])} classes"
+
+
 def _from_state_dict(
     name: str, path: Path, state, kind: str, variant: str | None, in_chans: int = 3
 ) -> Source:
     leaves = source_leaves(state)
     candidates = [variant] if variant else _variants_for_state_dicts(name)
     first = None
+    fits: list[tuple[str, dict]] = []
     for v in candidates:
         m = match(get_spec(name, v), leaves, in_chans)
         if m.ok:
-            chosen = "" if variant else f"the first whose shapes fit a {kind}"
-            return Source(m.found, v, kind, chosen=chosen, in_chans=in_chans)
+            fits.append((v, m.found))
         first = first or m
+    if fits:
+        v, found = _by_class_count(name, fits)
+        chosen = "" if variant else _why_chosen(kind, v, fits)
+        return Source(found, v, kind, chosen=chosen, in_chans=in_chans)
     tried = {(name, v) for v in candidates}
     fits = [
         f"{s.arch} ({s.variant})"

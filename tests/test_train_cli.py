@@ -244,3 +244,60 @@ def test_nan_loss_exits_1(tmp_path, capsys):
     )
     assert rc == 1 and "the loss became nan at step 2" in err and "is intact" in err
     assert read_native_metadata(tmp_path / "run" / "last.safetensors")["train_step"] == "1"
+
+
+# --- every setting checked before anything is created (issue 10, items 10 and 18) --------------
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--workers", "-1"], "--workers must be in [0, 256]; got -1"),
+        (["--num-workers", "-1"], "--workers must be in [0, 256]; got -1"),  # the old spelling
+        (["--label-smoothing", "2"], "--label-smoothing must be in [0, 1); got 2.0"),
+        (["--label-smoothing", "-0.1"], "--label-smoothing must be in [0, 1); got -0.1"),
+        (["--epochs", "0"], "--epochs must be at least 1; got 0"),
+        (["--batch-size", "-4"], "--batch-size must be at least 1; got -4"),
+        (["--img-size", "0"], "--img-size must be in [1, 4096]; got 0"),
+        (["--img-size", "100000"], "--img-size must be in [1, 4096]; got 100000"),
+        (["--in-chans", "0"], "--in-chans must be in [1, 64]; got 0"),
+        (["--lr", "0"], "--lr must be above 0; got 0.0"),
+        (["--lr", "nan"], "--lr must be a number; got nan"),
+        (["--weight-decay", "-1"], "--weight-decay must be at least 0; got -1.0"),
+        (["--warmup-epochs", "-1"], "--warmup-epochs must be at least 0; got -1.0"),
+        (["--drop-rate", "1"], "--drop-rate must be in [0, 1); got 1.0"),
+        (["--crop-scale", "0"], "--crop-scale must be in (0, 1]; got 0.0"),
+        (["--max-train-images", "0"], "--max-train-images must be at least 1; got 0"),
+        (["--checkpoint-every", "-2"], "--checkpoint-every must be at least 0; got -2"),
+        (["--seed", "-1"], "--seed must be in [0, 9223372036854775807]; got -1"),
+        (["--val-split", "0.5"], "--val-split applies to --data folders; the digits have a fixed split"),
+        (["--device", "meta"], "--device meta cannot train a model; use cpu, cuda or cuda:N"),
+        (["--device", "tpu"], "unknown --device 'tpu'; use cpu, cuda or cuda:N"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_created(tmp_path, capsys, flags, message):
+    rc, _, err = cli(["train", *flags, "--run-dir", str(tmp_path / "run")], capsys)
+    assert rc == 2 and err.strip().splitlines() == [f"inceptionkit train: error: {message}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_without_checkpoint_can_be_reused_or_resumed(tmp_path, capsys):
+    # diverges at step 2, before its first checkpoint: config.json written, no weights
+    run = tmp_path / "run"
+    diverging = ["--optimizer", "sgd", "--lr", "1e30", "--warmup-epochs", "0"]
+    rc, _, err = cli(["train", *TINY, *diverging, "--run-dir", str(run)], capsys)
+    assert rc == 1 and "no checkpoint had been written yet" in err
+    assert (run / "config.json").exists() and not (run / "last.safetensors").exists()
+    rc, out, _ = cli(["train", *TINY, "--run-dir", str(run)], capsys)  # reused for a new run
+    assert rc == 0 and "held-out test accuracy" in out
+    assert json.loads((run / "config.json").read_text())["config"]["optimizer"] == "rmsprop"
+
+    # a run folder whose first checkpoint never came: --resume starts it from the beginning
+    fresh = tmp_path / "fresh"
+    rc, ref_out, _ = cli(["train", *TINY, "--run-dir", str(fresh)], capsys)
+    shutil.rmtree(fresh / "checkpoints")
+    for name in ("last.safetensors", "best.safetensors", "metrics.csv", "curves.png"):
+        (fresh / name).unlink()
+    rc, out, _ = cli(["train", "--resume", str(fresh)], capsys)
+    assert rc == 0 and "holds no checkpoint yet: starting it from the beginning" in out
+    assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]

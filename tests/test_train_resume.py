@@ -8,17 +8,23 @@ checkpointing (item 16: ``RLIMIT_FSIZE``, a real write refused by the OS) and a 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
+from inceptionkit.cli import main
+from inceptionkit.train import TrainConfig, train
 from inceptionkit.train.checkpoint import read_latest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -134,3 +140,53 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
     assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]  # held-out accuracy
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000000012"]
     assert not list(run.rglob("*.tmp"))
+
+
+def limit_file_size(limit: int):
+    def apply() -> None:  # in the child: the OS refuses writes past ``limit`` bytes (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    rc, out = finish(start([*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))
+    assert rc == 137, out  # stopped once the checkpoint of step 2 was complete
+    # a weight file is 6.6 MB: the OS refuses the next checkpoint's write (the state of a full disk)
+    rc, out = finish(start(["--resume", str(run)], preexec_fn=limit_file_size(2_000_000)))
+    assert rc == 1, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(
+        "inceptionkit train: error: the disk is full (File too large) writing the "
+        f"checkpoint at step 4 in {run}; the last good checkpoint "
+        f"({run / 'checkpoints' / 'step-000000002'}) is kept"
+    ), out
+    assert "Traceback" not in out
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000000002"]
+    assert read_latest(run).step == 2  # intact: its files match its manifest
+
+
+def test_a_damaged_train_state_is_named_in_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    cfg = TrainConfig(img_size=8, epochs=1, max_train_images=64, batch_size=32, device="cpu", progress=False)
+    train(replace(cfg, run_dir=str(run)), verbose=False)
+    (checkpoint,) = (run / "checkpoints").iterdir()
+    state = checkpoint / "train_state.pt"
+    data = state.read_bytes()
+
+    def resume() -> str:
+        assert main(["train", "--resume", str(run)]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    state.write_bytes(data[: len(data) // 2])  # truncated
+    assert f"{state} is damaged (it is not the file its manifest.json names)" in resume()
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    for garbage in (data[: len(data) // 2], b"not a pickle at all" * 100):
+        state.write_bytes(garbage)  # with a manifest that agrees: the file itself is unreadable
+        digest = hashlib.sha256(garbage).hexdigest()
+        manifest["files"]["train_state.pt"] = {"bytes": len(garbage), "sha256": digest}
+        (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+        assert f"{state} is not a readable train state (" in resume()

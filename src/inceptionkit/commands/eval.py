@@ -1,16 +1,20 @@
-"""``inceptionkit eval``: top-1, top-5 and the confusion matrix of a checkpoint on labelled images."""
+"""``inceptionkit eval``: top-1, top-5 and the confusion matrix of a checkpoint on labelled images.
+
+Without ``--data`` (or with the run's own data folder) a checkpoint written by ``train`` is scored on
+the images its run held out; the command says which images it scored, and ``--format json`` lists
+them."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..cli import UsageError
-from ..data import DIGITS, DataError, ImageDataset, load_digits, load_eval_folder
-from ..evaluate import evaluate, format_confusion, save_confusion_png
+from ..data import DataError, ImageDataset
+from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
+from ..train.held_out import SPLITS, EvalImages, images_to_evaluate
 from ..weights.native import load_native, read_native_metadata
-
-SPLITS = ("train", "val", "test")
 
 
 def register(subparsers) -> None:
@@ -23,63 +27,111 @@ def register(subparsers) -> None:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="folder of class subfolders, or a train/val/test layout (default: the held-out "
-        "digits for a checkpoint trained on them)",
+        help="folder of class subfolders, or a train/val/test layout (default: the images the "
+        "checkpoint's run held out: the test digits, its folder's test/ or val/, or its --val-split draw)",
     )
     p.add_argument(
         "--split",
         choices=SPLITS,
-        help="which part of a train/val/test layout or of the digits (default: test, else val)",
+        help="which part of a train/val/test layout, of the digits, or of the run's folder "
+        "(default: test, else val)",
     )
     p.add_argument("--batch-size", type=int, default=64, metavar="B")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="data loading processes")
+    p.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
     p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix into PATH")
+    p.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json (with the list of images scored)",
+    )
     p.set_defaults(func=run_eval)
+
+
+def _check(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1; got {args.batch_size}")
+    if args.workers < 0:
+        raise UsageError(f"--workers must be at least 0; got {args.workers}")
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown --device {args.device!r}; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda") or (device.type == "cuda" and not torch.cuda.is_available()):
+        raise UsageError(f"--device {args.device} cannot run a model here; use cpu, cuda or cuda:N")
+    if not Path(args.checkpoint).is_file():
+        raise UsageError(f"{args.checkpoint}: no such file")
+    if read_native_metadata(args.checkpoint) is None:
+        raise UsageError(
+            f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
+        )
 
 
 def run_eval(args: argparse.Namespace) -> int:
     import torch
 
-    if not Path(args.checkpoint).is_file():
-        raise UsageError(f"{args.checkpoint}: no such file")
-    md = read_native_metadata(args.checkpoint)
-    if md is None:
-        raise UsageError(
-            f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
-        )
+    _check(args)
     model = load_native(args.checkpoint, device=args.device)
     meta = model.weight_meta
     if not meta.classes:
         raise UsageError(f"{args.checkpoint} has no class names to evaluate against")
     try:
-        if args.data is None:
-            if md.get("dataset") != DIGITS:
-                raise UsageError(f"{args.checkpoint} was not trained on the built-in digits; give --data DIR")
-            digits = load_digits()
-            split = args.split or "test"
-            samples, where, skipped = getattr(digits, split), f"the {split} digits", 0
-        else:
-            samples, folder, skipped = load_eval_folder(
-                args.data, meta.classes, split=args.split, workers=args.workers or None
-            )
-            where = str(folder)
+        images = images_to_evaluate(
+            args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers or None
+        )
     except DataError as e:
         raise UsageError(str(e)) from None
-    if skipped:
-        print(f"skipped {skipped} unreadable image file(s)")
     loader = torch.utils.data.DataLoader(
-        ImageDataset(samples, meta.preprocess.transform()),
+        ImageDataset(images.samples, meta.preprocess.transform()),
         batch_size=args.batch_size,
         num_workers=args.workers,
     )
     result = evaluate(model, loader, meta.classes, device=args.device)
-    print(f"{model.spec.arch} ({model.spec.variant}) on {where}: {result.n} images")
-    if len(meta.classes) <= 30:
+    name = f"{model.spec.arch} ({model.spec.variant})"
+    if args.confusion_png:
+        save_confusion_png(result, args.confusion_png, title=f"{model.spec.arch} on {images.where}")
+    if args.format == "json":
+        print(json.dumps(_as_json(args, name, images, result), indent=2))
+    else:
+        _print_table(args, name, images, result)
+    return 0
+
+
+def _print_table(args: argparse.Namespace, name: str, images: EvalImages, result: EvalResult) -> None:
+    if images.note:
+        print(images.note)
+    if images.skipped:
+        print(f"skipped {images.skipped} unreadable image file(s)")
+    print(f"{name} on {images.where}: {result.n} images")
+    if len(result.classes) <= 30:
         print("confusion matrix (rows: true class, columns: predicted):")
         print(format_confusion(result))
     if args.confusion_png:
-        save_confusion_png(result, args.confusion_png, title=f"{model.spec.arch} on {where}")
         print(f"confusion matrix drawn in {args.confusion_png}")
     print(f"top-1 {result.top1:.2%} ({result.correct}/{result.n})   top-{result.k} {result.topk:.2%}")
-    return 0
+
+
+def _as_json(args: argparse.Namespace, name: str, images: EvalImages, result: EvalResult) -> dict:
+    classes = result.classes
+    return {
+        "checkpoint": str(args.checkpoint),
+        "model": name,
+        "images_from": images.where,
+        "note": images.note,
+        "skipped_unreadable": images.skipped,
+        "n": result.n,
+        "top1": result.top1,
+        "correct": result.correct,
+        f"top{result.k}": result.topk,
+        "loss": result.loss,
+        "classes": classes,
+        "confusion": result.confusion.tolist(),
+        "images": [
+            {"file": f, "class": classes[t]}
+            for f, t in zip(images.files, images.samples.targets, strict=True)
+        ],
+    }

@@ -24,7 +24,7 @@ from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
 from .dist import Dist, agree, init_distributed, parse_device, process_device, wrap_for_processes
 from .optim import make_optimizer, make_scheduler
 from .report import EpochSums, epoch_line, summary_writer, write_metrics
-from .run_folder import new_run_dir, read_run_config, saved_config, write_run_files
+from .run_folder import new_run_dir, read_run_config, saved_config, val_digest, write_run_files
 from .setup import (
     build_model,
     check_input_fits,
@@ -74,6 +74,7 @@ class Trainer:
         cfg, checkpoint, doc = self._settings(cfg, resume)
         self.data = load_data(cfg.data, val_split=cfg.val_split, workers=cfg.workers)
         self.data.train = limit(self.data.train, cfg.max_train_images)
+        self.val_digest = val_digest(cfg, self.data) if cfg.data is not None else None
         net, self.cfg, self.pre = self._model(cfg, checkpoint, doc)
         self._batches()
         self._optimisation(net)
@@ -206,10 +207,11 @@ class Trainer:
         """The current weights as an inceptionkit file, with what they were trained on."""
         cfg = self.cfg
         meta = WeightMeta(self.pre, list(self.data.classes), f"trained by inceptionkit on {self.data.name}")
-        record = {
-            "dataset": DIGITS if cfg.data is None else str(Path(cfg.data).resolve()),
-            **({"val_split": str(cfg.val_split)} if cfg.val_split is not None else {}),
-        }
+        record = {"dataset": DIGITS if cfg.data is None else str(Path(cfg.data).resolve())}
+        if cfg.data is not None:
+            record["val_files_sha256"] = self.val_digest
+            if cfg.val_split is not None:
+                record["val_split"] = str(cfg.val_split)
         return native_bytes(self.net, meta, extra={**record, **{k: str(v) for k, v in extra.items()}})
 
     def _checkpoint(self, best_changed: bool = False) -> None:

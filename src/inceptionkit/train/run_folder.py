@@ -73,7 +73,7 @@ def saved_config(doc: dict) -> TrainConfig:
     )
 
 
-def _relative(files: list[str], root: str) -> list[str]:
+def relative_files(files: list[str], root: str) -> list[str]:
     base = Path(root).resolve()
     out = []
     for f in files:
@@ -99,9 +99,13 @@ def data_record(cfg: TrainConfig, data: Data, pre: Preprocess) -> dict:
         "split_seed": SPLIT_SEED,
     }
     if cfg.data is not None:
-        val = _relative([str(f) for f in data.val.items], cfg.data)
-        record["val_files_sha256"] = split_digest(val)
+        record["val_files_sha256"] = val_digest(cfg, data)
     return record
+
+
+def val_digest(cfg: TrainConfig, data: Data) -> str:
+    """The fingerprint of a folder run's validation files (relative to the folder)."""
+    return split_digest(relative_files([str(f) for f in data.val.items], cfg.data))
 
 
 def write_run_files(run_dir: Path, cfg: TrainConfig, data: Data, pre: Preprocess, world: int) -> None:
@@ -122,7 +126,7 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, data: Data, pre: Preprocess
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.data is not None:
-        val = _relative([str(f) for f in data.val.items], cfg.data)
+        val = relative_files([str(f) for f in data.val.items], cfg.data)
         split = {
             "val_split": cfg.val_split,
             "split_seed": SPLIT_SEED,
@@ -144,6 +148,7 @@ class RunDataSource:
     val_split: float | None  # the --val-split fraction drawn from a plain class folder (None: default)
     classes: list[str]
     run_dir: Path | None  # the run folder, when the checkpoint lies in one
+    val_digest: str | None = None  # split_digest of the validation files drawn from a plain folder
 
     @property
     def digits(self) -> bool:
@@ -176,4 +181,5 @@ def run_data_source(checkpoint_path: str | Path) -> RunDataSource | None:
         val_split=None if val_split in (None, "None", "") else float(val_split),
         classes=list(meta.classes or []),
         run_dir=run_dir,
+        val_digest=md.get("val_files_sha256"),
     )

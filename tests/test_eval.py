@@ -4,12 +4,15 @@ says which ones (issue 10, item 3); ``--format json`` lists them (issue 11, item
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import make_folder
+from helpers import make_folder, save_small
 
 from inceptionkit.cli import main
+from inceptionkit.train import RunDataSource, run_data_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,3 +71,15 @@ def test_eval_json_of_the_digits(capsys, tmp_path):
     assert doc["images_from"] == "the test digits" and doc["n"] == 359 and len(doc["images"]) == 359
     assert doc["images"][0] == {"file": "digits/test/0", "class": "3"}  # the first test digit is a 3
     assert f"({doc['correct']}/359," in last  # the same images as training's final evaluation
+
+
+def test_run_data_source_says_what_a_checkpoint_was_trained_on(tmp_path, folder_run):
+    data, run = folder_run
+    split = json.loads((run / "split.json").read_text())
+    want = RunDataSource(str(data.resolve()), 8, 3, 0.2, ["ant", "bee"], run, split["sha256"])
+    assert run_data_source(run / "best.safetensors") == want
+    assert run_data_source(run / "last.safetensors") == want
+    shutil.copy(run / "best.safetensors", tmp_path / "copy.safetensors")  # away from its run folder
+    assert run_data_source(tmp_path / "copy.safetensors") == replace(want, run_dir=None)
+    assert not want.digits
+    assert run_data_source(save_small(tmp_path / "other.safetensors")) is None  # not written by train

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from inceptionkit import create_model
 from inceptionkit.preprocess import Preprocess
 from inceptionkit.train import (
+    ConfigError,
     Diverged,
     Stepper,
     TrainConfig,
@@ -27,6 +29,7 @@ from inceptionkit.train import (
     train,
 )
 from inceptionkit.train.dist import sync_batchnorm
+from inceptionkit.train.setup import adapt_conv_weight, build_model
 from inceptionkit.weights.native import WeightMeta, load_native, save_native
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -254,3 +257,68 @@ def test_benchmark_training_reports_both_loops():
     assert (r["model"], r["batch_size"], r["img_size"], r["device"]) == ("inception_small", 4, 16, "cpu")
     assert r["ours_img_s"] > 0 and r["plain_img_s"] > 0 and r["ours_amp_img_s"] > 0
     assert r["speedup"] == pytest.approx(r["ours_img_s"] / r["plain_img_s"])
+
+
+def grey_checkpoint(tmp_path):
+    """A digits-like checkpoint: inception_small for 12x12 grey images (1 channel), 10 classes."""
+    torch.manual_seed(2)
+    net = create_model("inception_small", num_classes=10, in_chans=1)
+    path = tmp_path / "digits.safetensors"
+    save_native(
+        path, net, WeightMeta(Preprocess(12, None, "bilinear", (0.5,), (0.5,), 1), list("0123456789"))
+    )
+    return path, net
+
+
+def test_fine_tuning_grey_weights_on_colour_images_asks_for_in_chans(tmp_path):
+    path, grey = grey_checkpoint(tmp_path)
+    make_folder(tmp_path / "photos", {"ant": 4, "bee": 4}, size=48)  # RGB
+    cfg = TrainConfig(
+        data=str(tmp_path / "photos"), weights=str(path), epochs=1, batch_size=4, val_split=0.25
+    )
+    cfg = replace(cfg, device="cpu", progress=False, run_dir=str(tmp_path / "run"))
+    with pytest.raises(ConfigError) as e:
+        train(cfg, verbose=False)
+    assert str(e.value) == (
+        f"{path} was trained on 12x12 grey images (1 channel), but {tmp_path / 'photos'} holds colour "
+        "images (e.g. 48x48 RGB): pass --in-chans 3 to adapt its first convolution to colour (as timm "
+        "does) or --in-chans 1 to train on grey, and --img-size N to choose the input size (default 12, "
+        "the weights')"
+    )
+    assert not (tmp_path / "run").exists()
+
+    # --in-chans 3: the first convolution adapted by timm's own rule, the rest as loaded
+    from timm.models import adapt_input_conv
+
+    net = build_model(replace(cfg, in_chans=3), 2)
+    first = "features.conv.conv.weight"
+    want = adapt_input_conv(3, grey.state_dict()[first], base_chans=1)
+    assert net.in_chans == 3 and torch.equal(net.state_dict()[first], want)
+    assert torch.equal(net.state_dict()["features.conv.bn.bias"], grey.state_dict()["features.conv.bn.bias"])
+    assert net.weight_meta.preprocess.mean == (0.5, 0.5, 0.5) and net.weight_meta.preprocess.channels == 3
+    result = train(replace(cfg, in_chans=3, img_size=16), verbose=False)
+    meta = load_native(tmp_path / "run" / "best.safetensors").weight_meta
+    assert result.model.in_chans == 3 and (meta.preprocess.channels, meta.preprocess.size) == (3, 16)
+
+
+def test_fine_tuning_on_much_larger_images_says_which_size_it_trains_at(tmp_path, capsys):
+    path, _ = grey_checkpoint(tmp_path)
+    make_folder(tmp_path / "photos", {"ant": 4, "bee": 4}, size=48)
+    cfg = TrainConfig(
+        data=str(tmp_path / "photos"), weights=str(path), epochs=1, batch_size=4, val_split=0.25
+    )
+    train(replace(cfg, in_chans=1, device="cpu", progress=False, run_dir=str(tmp_path / "run")))
+    out = capsys.readouterr().out
+    assert "images at 12x12x1" in out
+    assert (
+        f"note: training at 12x12, the input size of {path}; the images of {tmp_path / 'photos'} are "
+        "larger (shorter side about 48 px): pass --img-size N to choose" in out
+    )
+
+
+def test_adapt_conv_weight_is_timms_rule():
+    from timm.models import adapt_input_conv
+
+    w = torch.randn(8, 3, 3, 3)
+    for chans in (1, 2, 4, 7):
+        torch.testing.assert_close(adapt_conv_weight(w, chans), adapt_input_conv(chans, w), rtol=0, atol=0)

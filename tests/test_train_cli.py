@@ -301,3 +301,23 @@ def test_a_run_without_checkpoint_can_be_reused_or_resumed(tmp_path, capsys):
     rc, out, _ = cli(["train", "--resume", str(fresh)], capsys)
     assert rc == 0 and "holds no checkpoint yet: starting it from the beginning" in out
     assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]
+
+
+def test_a_class_folder_without_images(tmp_path, capsys, digits_run):
+    make_folder(tmp_path / "data", {"ant": 4, "bee": 4}, size=10)
+    (tmp_path / "data" / "notes").mkdir()
+    (tmp_path / "data" / "notes" / "readme.txt").write_text("not an image")
+    rc, _, err = cli(["train", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")], capsys)
+    assert err.strip().splitlines() == [
+        f"inceptionkit train: error: {tmp_path / 'data' / 'notes'}: no images in this class folder; "
+        f"add images or move it out of {tmp_path / 'data'}"
+    ]
+    assert rc == 2 and not (tmp_path / "run").exists()
+    # eval has nothing to score there, and scores the rest
+    make_folder(tmp_path / "digits", {"3": 2}, size=8)
+    (tmp_path / "digits" / "notes").mkdir()
+    rc, out, _ = cli(
+        ["eval", "--checkpoint", str(digits_run / "best.safetensors"), "--data", str(tmp_path / "digits")],
+        capsys,
+    )
+    assert rc == 0 and f"on {tmp_path / 'digits'}: 2 images" in out

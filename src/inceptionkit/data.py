@@ -157,6 +157,8 @@ def _scan(root: Path, workers: int) -> _Scan:
 def _samples(scan: _Scan, classes: list[str]) -> Samples:
     items, targets = [], []
     for c, files in scan.files.items():
+        if not files:
+            continue  # an empty class folder (training refuses it; evaluation has nothing to score)
         items += files
         targets += [classes.index(c)] * len(files)
     return Samples(items, targets, _open_image)
@@ -200,6 +202,11 @@ def load_folder(root: str | Path, *, val_split: float | None = None, workers: in
         )
     if len(classes) == 1:
         raise DataError(f"{where}: only one class ({classes[0]!r}); a classifier needs at least two")
+    empty = [c for c, fs in train_scan.files.items() if not fs]
+    if empty:
+        raise DataError(
+            f"{where / empty[0]}: no images in this class folder; add images or move it out of {where}"
+        )
     bad = list(train_scan.bad)
     train = _samples(train_scan, classes)
 

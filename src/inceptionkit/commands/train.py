@@ -56,7 +56,14 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    data = p.add_argument_group("data")
+    _data_arguments(p.add_argument_group("data"))
+    _model_arguments(p.add_argument_group("model"))
+    _optimisation_arguments(p.add_argument_group("optimisation"))
+    _run_arguments(p.add_argument_group("run"))
+    p.set_defaults(func=run_train)
+
+
+def _data_arguments(data) -> None:
     data.add_argument(
         "--data",
         metavar="DIR",
@@ -72,13 +79,13 @@ def register(subparsers) -> None:
     data.add_argument(
         "--img-size",
         type=int,
-        metavar="PX",
+        metavar="N",
         help="training and evaluation input size (default: the model's, or the weights')",
     )
     data.add_argument(
         "--in-chans",
         type=int,
-        metavar="C",
+        metavar="N",
         help="input channels: 1 grey, 3 colour (default: the weights', else 3; the digits 1); "
         "weights made for other channels get their first convolution adapted as timm does",
     )
@@ -100,7 +107,8 @@ def register(subparsers) -> None:
     data.add_argument("--workers", type=int, metavar="N", help="data loading processes per training process")
     data.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
 
-    model = p.add_argument_group("model")
+
+def _model_arguments(model) -> None:
     model.add_argument(
         "--model", choices=list_models(), metavar="NAME", help="architecture (default inception_small)"
     )
@@ -130,7 +138,8 @@ def register(subparsers) -> None:
         help="synchronised batch norm across processes (CUDA only)",
     )
 
-    opt = p.add_argument_group("optimisation")
+
+def _optimisation_arguments(opt) -> None:
     opt.add_argument("--epochs", type=int, metavar="N")
     opt.add_argument("--batch-size", type=int, metavar="B", help="global batch size over all processes")
     opt.add_argument("--optimizer", choices=OPTIMIZERS)
@@ -141,7 +150,8 @@ def register(subparsers) -> None:
     opt.add_argument("--label-smoothing", type=float, metavar="S", help="default 0.1 (Inception-v3 paper)")
     opt.add_argument("--seed", type=int)
 
-    run = p.add_argument_group("run")
+
+def _run_arguments(run) -> None:
     run.add_argument("--run-dir", metavar="RUN", help="where to write the run (must be new or empty)")
     run.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     run.add_argument(
@@ -166,7 +176,6 @@ def register(subparsers) -> None:
         default=None,
         help="progress bar (default: when stderr is a terminal)",
     )
-    p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -288,6 +288,8 @@ def test_a_run_without_checkpoint_can_be_reused_or_resumed(tmp_path, capsys):
     rc, _, err = cli(["train", *TINY, *diverging, "--run-dir", str(run)], capsys)
     assert rc == 1 and "no checkpoint had been written yet" in err
     assert (run / "config.json").exists() and not (run / "last.safetensors").exists()
+    (run / ".config.json.x1y2.tmp").write_text("{")  # what a config.json write killed midway leaves
+    (run / "config.json").unlink()
     rc, out, _ = cli(["train", *TINY, "--run-dir", str(run)], capsys)  # reused for a new run
     assert rc == 0 and "held-out test accuracy" in out
     assert json.loads((run / "config.json").read_text())["config"]["optimizer"] == "rmsprop"
@@ -321,3 +323,17 @@ def test_a_class_folder_without_images(tmp_path, capsys, digits_run):
         capsys,
     )
     assert rc == 0 and f"on {tmp_path / 'digits'}: 2 images" in out
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch-size", "0"], "--batch-size must be at least 1; got 0"),
+        (["--workers", "-1"], "--workers must be at least 0; got -1"),
+        (["--device", "meta"], "--device meta cannot run a model here; use cpu, cuda or cuda:N"),
+        (["--device", "nonsense"], "unknown --device 'nonsense'; use cpu, cuda or cuda:N"),
+    ],
+)
+def test_eval_bad_settings(capsys, digits_run, flags, message):
+    rc, _, err = cli(["eval", "--checkpoint", str(digits_run / "best.safetensors"), *flags], capsys)
+    assert rc == 2 and err.strip().splitlines() == [f"inceptionkit eval: error: {message}"]

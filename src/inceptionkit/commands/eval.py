@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ..cli import UsageError
@@ -127,7 +128,7 @@ def _as_json(args: argparse.Namespace, name: str, images: EvalImages, result: Ev
         "top1": result.top1,
         "correct": result.correct,
         f"top{result.k}": result.topk,
-        "loss": result.loss,
+        "loss": result.loss if math.isfinite(result.loss) else None,  # strict JSON: no NaN
         "classes": classes,
         "confusion": result.confusion.tolist(),
         "images": [

@@ -32,8 +32,9 @@ def _default_run_dir(cfg: TrainConfig) -> Path:
 
 
 def _reusable(path: Path) -> bool:
-    """A run folder that never reached its first checkpoint: only the run's own files, no weights."""
-    if not (path / "config.json").exists() or has_checkpoint(path):
+    """A run folder that never reached its first checkpoint: only the run's own files (perhaps only
+    the temporary file of a config.json whose write was killed), no weights."""
+    if has_checkpoint(path):
         return False
     return all(p.name in OWN_FILES or p.name.endswith(".tmp") for p in path.iterdir())
 
@@ -125,6 +126,9 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, data: Data, pre: Preprocess
         "skipped_unreadable": data.skipped,
     }
     run_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=2)
+    # config.json first: with it a run folder can be resumed (from the start, before any checkpoint)
+    atomic_write(run_dir / "config.json", lambda tmp: Path(tmp).write_text(text))
     if cfg.data is not None:
         val = relative_files([str(f) for f in data.val.items], cfg.data)
         split = {
@@ -134,8 +138,6 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, data: Data, pre: Preprocess
             "sha256": split_digest(val),
         }
         atomic_write(run_dir / SPLIT_FILE, lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1)))
-    text = json.dumps(doc, indent=2)
-    atomic_write(run_dir / "config.json", lambda tmp: Path(tmp).write_text(text))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,3 +191,23 @@ def test_a_damaged_train_state_is_named_in_one_line(tmp_path, capsys):
         manifest["files"]["train_state.pt"] = {"bytes": len(garbage), "sha256": digest}
         (checkpoint / "manifest.json").write_text(json.dumps(manifest))
         assert f"{state} is not a readable train state (" in resume()
+
+
+def test_a_run_folder_from_before_checkpoint_sets_still_resumes(tmp_path, capsys):
+    # the old layout: last.safetensors and train_state.pt (+ train_state.prev.pt, the one before)
+    # beside each other; a kill between their two writes left a newer state beside older weights
+    run = tmp_path / "run"
+    cfg = TrainConfig(img_size=8, epochs=1, max_train_images=64, batch_size=32, device="cpu", progress=False)
+    train(replace(cfg, run_dir=str(run)), verbose=False)
+    (checkpoint,) = (run / "checkpoints").iterdir()
+    shutil.move(checkpoint / "train_state.pt", run / "train_state.prev.pt")
+    state = torch.load(run / "train_state.prev.pt", weights_only=True)
+    torch.save({**state, "global_step": state["global_step"] + 2}, run / "train_state.pt")
+    shutil.rmtree(run / "checkpoints")
+    doc = json.loads((run / "config.json").read_text())
+    doc["config"]["epochs"] = 2  # one more epoch to resume into
+    (run / "config.json").write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "resuming at epoch 2, step 0 of 2" in capsys.readouterr().out
+    assert read_latest(run).step == 4 and (run / "checkpoints" / "step-000000004").is_dir()

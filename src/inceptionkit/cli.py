@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from .errors import CommandError, UsageError
+from .errors import CommandError, InceptionKitError, UsageError
 
 COMMANDS = (
     "summary",
@@ -27,6 +27,7 @@ COMMANDS = (
     "eval",
     "export",
     "bench",
+    "fid",
 )
 
 
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except InceptionKitError as e:  # refused on purpose: its own exit code (2 usage, 1 failure)
+        if args.debug:
+            raise
+        _report(args, e)
+        return e.exit_code
     except (UsageError, ValueError, KeyError, FileNotFoundError) as e:
         if args.debug:
             raise

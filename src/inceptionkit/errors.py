@@ -70,3 +70,10 @@ class MetricError(InceptionKitError, ValueError):
     """A metric (FID, KID, IS) that cannot be computed as asked: too few images, mismatched statistics."""
 
     exit_code = 2
+
+
+class UnreadableImages(MetricError):
+    """Images of a metric's input that cannot be read: the metric is not computed on the rest unless
+    asked (``--skip-bad``), since a metric silently computed on a subset misleads (exit 1)."""
+
+    exit_code = 1

@@ -1,5 +1,33 @@
-"""FID, KID and Inception Score, computed exactly as pytorch-fid, torch-fidelity or clean-fid do."""
+"""FID, KID and Inception Score, computed exactly as pytorch-fid, torch-fidelity or clean-fid do.
 
+``calculate_metrics(a, b, mode=..., kid=..., isc=...)`` takes folders (searched recursively, images of
+any size), statistics files, tensors or iterators of batches (a training loop's generated samples);
+``compute_statistics`` gives the mean and covariance to save (``save_statistics``) and compare later.
+"""
+
+from .api import DEFAULT_WEIGHTS, MetricResult, Network, calculate_metrics, compute_statistics
 from .network import DIMS, TAPS, FIDFeatures, load_fid_model
+from .pipelines import MODES, PIPELINES
+from .scores import inception_score, kernel_inception_distance
+from .stats import Moments, Statistics, frechet_distance, load_statistics, save_statistics
 
-__all__ = ["DIMS", "TAPS", "FIDFeatures", "load_fid_model"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "DIMS",
+    "MODES",
+    "PIPELINES",
+    "TAPS",
+    "FIDFeatures",
+    "MetricResult",
+    "Moments",
+    "Network",
+    "Statistics",
+    "calculate_metrics",
+    "compute_statistics",
+    "frechet_distance",
+    "inception_score",
+    "kernel_inception_distance",
+    "load_fid_model",
+    "load_statistics",
+    "save_statistics",
+]

@@ -1,0 +1,250 @@
+"""``calculate_metrics`` and ``compute_statistics``: FID, KID and IS of folders, statistics files,
+tensors or iterators of batches, computed the way the chosen library computes them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import MetricError, UnreadableImages
+from ..images import find_images
+from ..model import InceptionNet
+from ..weights.hub import download, get_weight_set
+from .distributed import World, join, parse_device
+from .extract import Features, Runner
+from .network import CLASSES, FIDFeatures, file_sha256, load_fid_model
+from .pipelines import MODES
+from .scores import inception_score, kernel_inception_distance
+from .stats import Statistics, frechet_distance, load_statistics
+
+log = logging.getLogger("inceptionkit.metrics")
+
+# whose published file each mode loads by default (clean-fid runs NVIDIA's torchscript copy of the
+# same TensorFlow weights, which cannot be loaded without its code; pytorch-fid's file is the same graph)
+DEFAULT_WEIGHTS = {
+    "pytorch-fid": "inception_v3.pytorch_fid",
+    "torch-fidelity": "inception_v3.torch_fidelity",
+    "clean": "inception_v3.pytorch_fid",
+}
+Source = str | os.PathLike | torch.Tensor | Iterable[torch.Tensor]
+
+
+@dataclass
+class Network:
+    """The FID network, loaded once, and where its weights came from."""
+
+    model: InceptionNet
+    file: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None, mode: str) -> Network:
+        path = Path(weights) if weights is not None and Path(weights).exists() else None
+        if path is None:
+            tag = str(weights) if weights is not None else DEFAULT_WEIGHTS[mode]
+            path = download(get_weight_set(tag))
+        return cls(load_fid_model(path), str(path), file_sha256(path))
+
+
+@dataclass
+class MetricResult:
+    """The figures under torch-fidelity's names, and the settings that reproduce them."""
+
+    metrics: dict[str, float]
+    settings: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {**self.metrics, "settings": self.settings}
+
+
+def _check_mode(mode: str, dims: int) -> None:
+    if mode not in MODES:
+        raise MetricError(f"--mode {mode}: use one of {', '.join(MODES)}")
+
+
+def _files(folder: str, mode: str) -> list[str]:
+    found = find_images([folder])
+    if len(found) == 1 and found[0].error:
+        raise MetricError(f"{folder}: no images in this folder (0 found); the metrics need at least 2")
+    files = [s.path for s in found]
+    if mode == "torch-fidelity":  # its order (sorted real paths): KID's subsets and IS's splits follow it
+        files = sorted(files, key=os.path.realpath)
+    return files
+
+
+@dataclass
+class _Input:
+    label: str
+    files: list[str] | None = None
+    stats: Statistics | None = None
+    batches: Iterable[torch.Tensor] | None = None
+
+
+def _input(source: Source, label: str, mode: str, dims: int) -> _Input:
+    if isinstance(source, torch.Tensor):
+        if source.dim() != 4:
+            raise MetricError(f"{label}: a tensor of images must be (N, 3, H, W); got {tuple(source.shape)}")
+        return _Input(label, batches=source.split(50))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            return _Input(str(path), files=_files(str(path), mode))
+        if path.suffix.lower() == ".npz" or path.is_file():
+            if not path.is_file():
+                raise MetricError(f"{path}: no such statistics file")
+            return _Input(str(path), stats=load_statistics(path, dims=dims, mode=mode))
+        raise MetricError(f"{path}: no such folder or statistics file")
+    return _Input(label, batches=source)
+
+
+def _run(inp: _Input, runner: Runner, skip_bad: bool) -> Features:
+    out = (
+        runner.files(inp.files, inp.label)
+        if inp.files is not None
+        else runner.batches(inp.batches, inp.label)
+    )
+    if out.bad:
+        listed = "; ".join(f"{f} ({why})" for f, why in out.bad[:10])
+        more = f"; and {len(out.bad) - 10} more" if len(out.bad) > 10 else ""
+        if not skip_bad:
+            raise UnreadableImages(
+                f"{inp.label}: {len(out.bad)} of {len(inp.files)} images cannot be read: {listed}{more}; "
+                "pass --skip-bad to compute the metrics on the others"
+            )
+        log.warning("%s: skipped %d unreadable images: %s%s", inp.label, len(out.bad), listed, more)
+    if out.moments.count < 2:
+        raise MetricError(f"{inp.label}: {out.moments.count} usable image(s); the metrics need at least 2")
+    return out
+
+
+def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) -> int:
+    smallest = min(n1, n2)
+    if smallest >= asked:
+        return asked
+    if mode == "torch-fidelity":
+        raise MetricError(
+            f"KID subset size {asked} is more than the images of {labels[0]} ({n1}) or {labels[1]} ({n2}); "
+            f"torch-fidelity refuses this: pass --kid-subset-size {smallest} or less"
+        )
+    warnings.warn(
+        f"KID subset size reduced from {asked} to {smallest}, the smaller input's count", stacklevel=3
+    )
+    return smallest
+
+
+def calculate_metrics(
+    input1: Source,
+    input2: Source | None = None,
+    *,
+    mode: str = "pytorch-fid",
+    dims: int = 2048,
+    fid: bool = True,
+    kid: bool = False,
+    isc: bool = False,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    isc_splits: int = 10,
+    weights: str | os.PathLike | None = None,
+    network: Network | None = None,
+    batch_size: int = 50,
+    workers: int = 0,
+    device: str | torch.device | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> MetricResult:
+    """FID (and KID, IS) of ``input1`` against ``input2``, each a folder (searched recursively), a
+    statistics ``.npz`` file, a tensor (N, 3, H, W) or an iterable of such batches (uint8 pixels or
+    floats in [0, 1]). IS is ``input1``'s, as torch-fidelity computes it. ``weights``: a file or tag
+    (default: the mode's published file); ``network`` (:meth:`Network.load`) skips loading it again."""
+    _check_mode(mode, dims)
+    dev = parse_device(str(device) if device is not None else None)
+    world = join(dev)
+    a = _input(input1, "input 1", mode, dims)
+    b = _input(input2, "input 2", mode, dims) if input2 is not None else None
+    if (fid or kid) and b is None:
+        raise MetricError("FID and KID compare two inputs; only one was given")
+    if isc and a.stats is not None:
+        raise MetricError(f"{a.label}: the Inception Score needs images, not a statistics file")
+    if kid and (a.stats is not None or (b is not None and b.stats is not None)):
+        raise MetricError(
+            f"{a.label if a.stats else b.label}: KID needs images (their features), not statistics"
+        )
+    net = network or Network.load(weights, mode)
+    runner = Runner(
+        FIDFeatures(net.model, dims, logits=isc).to(dev), mode, dev, world, batch_size, workers, progress, kid
+    )
+    fa = _run(a, _with(runner, logits=isc), skip_bad) if a.stats is None else None
+    fb = _run(b, _with(runner, logits=False), skip_bad) if b is not None and b.stats is None else None
+    metrics: dict[str, float] = {}
+    if isc:
+        metrics["inception_score_mean"], metrics["inception_score_std"] = inception_score(
+            fa.logits, isc_splits
+        )
+    counts = {}
+    if b is not None:
+        sa = a.stats or fa.moments.statistics(mode, a.label)
+        sb = b.stats or fb.moments.statistics(mode, b.label)
+        counts = {a.label: sa.count, b.label: sb.count}
+        if kid:
+            size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
+            mean, std = kernel_inception_distance(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
+            metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
+            kid_subset_size = size
+        if fid:
+            method = "eigvals" if mode == "torch-fidelity" else "sqrtm"
+            metrics["frechet_inception_distance"] = frechet_distance(sa, sb, method)
+    else:
+        counts = {a.label: fa.moments.count}
+    settings = {
+        "mode": mode,
+        "dims": dims,
+        "images": counts,
+        "skipped": {i.label: len(f.bad) for i, f in ((a, fa), (b, fb)) if f is not None and f.bad},
+        "weights": {"file": net.file, "sha256": net.sha256},
+        "processes": world.size,
+    }
+    if kid:
+        settings.update(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, kid_kernel="poly degree 3")
+    if isc:
+        settings.update(isc_splits=isc_splits)
+    return MetricResult(metrics, settings)
+
+
+def _with(runner: Runner, logits: bool) -> Runner:
+    from dataclasses import replace
+
+    return replace(runner, keep_logits=logits)
+
+
+def compute_statistics(
+    source: Source,
+    *,
+    mode: str = "pytorch-fid",
+    dims: int = 2048,
+    weights: str | os.PathLike | None = None,
+    network: Network | None = None,
+    batch_size: int = 50,
+    workers: int = 0,
+    device: str | torch.device | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> Statistics:
+    """The mean and covariance of ``source``'s features (a folder, a tensor or an iterable of batches)."""
+    _check_mode(mode, dims)
+    dev = parse_device(str(device) if device is not None else None)
+    world = join(dev)
+    inp = _input(source, "input", mode, dims)
+    if inp.stats is not None:
+        return inp.stats
+    net = network or Network.load(weights, mode)
+    runner = Runner(FIDFeatures(net.model, dims).to(dev), mode, dev, world, batch_size, workers, progress)
+    return _run(inp, runner, skip_bad).moments.statistics(mode, inp.label)
+
+
+__all__ = ["CLASSES", "MetricResult", "Network", "World", "calculate_metrics", "compute_statistics"]

@@ -1,0 +1,160 @@
+"""Images (files, tensors or batches from an iterator) through a mode's pipeline and the FID network,
+into streaming statistics.
+
+Files are found and decoded by :mod:`inceptionkit.images` (the one image pipeline), in DataLoader
+worker processes that also resize, so decoding overlaps the network. Each image is resized on its
+own: folders of mixed sizes work in every mode. Under torchrun each process takes every world-th
+file; counts and sums are added up across processes, kept features gathered back into file order.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import ImageError
+from ..images import load_image
+from .distributed import World, gather, sum_all
+from .network import FIDFeatures
+from .pipelines import PIPELINES, image_to_tensor
+from .stats import Moments
+
+
+@dataclass
+class Features:
+    """What one pass over a set of images gives."""
+
+    moments: Moments
+    kept: torch.Tensor | None = None  # (N, dims) float32, in input order: for KID
+    logits: torch.Tensor | None = None  # (N, 1008) float32, in input order: for IS
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+class _Files(Dataset):
+    """Decodes and resizes one file: (index, tensor or None, error message)."""
+
+    def __init__(self, files: list[str], mode: str) -> None:
+        self.files, self.pipeline = files, PIPELINES[mode]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            img = image_to_tensor(load_image(self.files[i], "RGB"))
+        except ImageError as e:
+            return i, None, str(e)
+        return i, self.pipeline(img[None])[0], ""
+
+
+def _collate(items: list) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+    good = [(i, t) for i, t, _ in items if t is not None]
+    bad = [(i, err) for i, t, err in items if t is None]
+    batch = torch.stack([t for _, t in good]) if good else None
+    return [i for i, _ in good], batch, bad
+
+
+@dataclass
+class Runner:
+    """The network and how to feed it."""
+
+    net: FIDFeatures
+    mode: str
+    device: torch.device
+    world: World = field(default_factory=World)
+    batch_size: int = 50
+    workers: int = 0
+    progress: bool = True
+    keep_features: bool = False
+    keep_logits: bool = False
+
+    def files(self, files: list[str], label: str = "") -> Features:
+        """Statistics of image files; this process takes files rank, rank + world, ..."""
+        mine = list(range(self.world.rank, len(files), self.world.size))
+        loader = DataLoader(
+            _Files([files[i] for i in mine], self.mode),
+            batch_size=self.batch_size,
+            num_workers=self.workers,
+            collate_fn=_collate,
+            persistent_workers=False,
+            prefetch_factor=4 if self.workers else None,
+        )
+        out, parts, bad = self._start(), [], []
+        bar = self._bar(len(files), label)
+        for idx, batch, errors in loader:
+            bad += [(files[mine[i]], err) for i, err in errors]
+            if batch is not None:
+                parts.append(([mine[i] for i in idx], *self._run(batch, out)))
+            bar.update(len(idx) + len(errors))
+        bar.close()
+        return self._finish(out, parts, bad)
+
+    def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
+        """Statistics of tensors (N, 3, H, W): uint8 pixels or floats in [0, 1]. Under torchrun each
+        process computes the statistics of the batches it is given (its own samples)."""
+        out, parts = self._start(), []
+        bar = self._bar(None, label)
+        start = self.world.rank * (1 << 40)  # this process's samples sort after the previous ranks'
+        for batch in _checked(batches):
+            x = PIPELINES[self.mode](batch)
+            parts.append((list(range(start, start + len(x))), *self._run(x, out)))
+            start += len(x)
+            bar.update(len(x))
+        bar.close()
+        return self._finish(out, parts, [])
+
+    def _start(self) -> Features:
+        return Features(Moments(self.net.dims, self.device))
+
+    def _run(self, x: torch.Tensor, out: Features) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        with torch.inference_mode():
+            features, logits = self.net(x.to(self.device))
+        out.moments.add(features)
+        kept = features.float().cpu() if self.keep_features else None
+        return kept, (logits.float().cpu() if self.keep_logits else None)
+
+    def _finish(self, out: Features, parts: list, bad: list) -> Features:
+        m = out.moments
+        count = torch.tensor([m.count], dtype=torch.float64, device=m.sum.device)
+        sum_all(self.world, count, m.sum, m.outer)
+        m.count = int(count.item())
+        out.bad = sorted(b for bs in gather(self.world, bad) for b in bs)
+        if self.keep_features or self.keep_logits:
+            everything = sorted((p for ps in gather(self.world, parts) for p in _rows(ps)), key=_first)
+            if self.keep_features:
+                out.kept = torch.stack([f for _, f, _ in everything])
+            if self.keep_logits:
+                out.logits = torch.stack([g for _, _, g in everything])
+        return out
+
+    def _bar(self, total: int | None, label: str):
+        from tqdm import tqdm
+
+        on = self.progress and self.world.main and sys.stderr.isatty()
+        return tqdm(total=total, desc=label, unit="img", disable=not on, leave=False)
+
+
+def _first(row: tuple) -> int:
+    return row[0]
+
+
+def _rows(parts: list) -> Iterator[tuple[int, torch.Tensor | None, torch.Tensor | None]]:
+    for idx, kept, logits in parts:
+        for j, i in enumerate(idx):
+            yield i, None if kept is None else kept[j], None if logits is None else logits[j]
+
+
+def _checked(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    from ..errors import InputError
+
+    for b in batches:
+        if not isinstance(b, torch.Tensor) or b.dim() != 4 or b.shape[1] != 3:
+            shape = tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__
+            raise InputError(f"batches of images must be (N, 3, H, W) tensors; got {shape}")
+        if b.dtype != torch.uint8 and not b.is_floating_point():
+            raise InputError(f"images must be uint8 pixels or floats in [0, 1]; got {b.dtype}")
+        yield b.detach().cpu()

@@ -1,0 +1,226 @@
+"""Issue 12, items 2 and 4 and "Bad input": the ``fid`` command, statistics files, the library API on
+tensors and batches, and one test per kind of bad input. Dims 64 (the stem only) keep these fast."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from helpers import fid_weights_file, noise, photo_folder, truncated_jpeg
+
+from inceptionkit.cli import main
+from inceptionkit.images import load_image
+from inceptionkit.metrics import Moments, Network, Statistics, calculate_metrics, frechet_distance
+from inceptionkit.metrics.pipelines import image_to_tensor
+from inceptionkit.weights.hub import get_weight_set, register_weight_set
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fid-cli")
+    a = photo_folder(root / "a", 6, [(120, 90)], fmt="png", seed=3)
+    b = photo_folder(root / "b", 6, [(120, 90)], fmt="jpeg", seed=4)
+    return a, b, fid_weights_file(root)
+
+
+def fid(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["fid", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fid_json(capsys, *argv) -> dict:
+    code, out, err = fid(capsys, *argv, "--format", "json", "--workers", "0")
+    assert code == 0, err
+    assert out.lstrip().startswith("{"), out
+    return json.loads(out)
+
+
+def test_prints_the_fid_last_and_json_has_the_settings(data, capsys):
+    a, b, w = data
+    code, out, _ = fid(capsys, a, b, "--weights", w, "--dims", "64", "--workers", "1")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("FID: ")
+    r = fid_json(capsys, a, b, "--weights", w, "--dims", "64")
+    assert float(out.split("FID: ")[1]) == pytest.approx(r["frechet_inception_distance"], rel=1e-6)
+    s = r["settings"]
+    assert (s["mode"], s["dims"], s["images"]) == ("pytorch-fid", 64, {str(a): 6, str(b): 6})
+    assert s["weights"]["sha256"] == hashlib.sha256(w.read_bytes()).hexdigest()
+
+
+def test_folders_are_searched_recursively_in_every_format(data, tmp_path, capsys):
+    a, b, w = data
+    nested = tmp_path / "nested"
+    for i, path in enumerate(sorted(a.iterdir())):
+        fmt = ("webp", "bmp", "gif", "tiff", "png", "jpg")[i]
+        (nested / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
+        load_image(path).save(nested / f"d{i % 2}" / f"{i}.{fmt}")
+    r = fid_json(capsys, nested, b, "--weights", w, "--dims", "64")
+    assert r["settings"]["images"][str(nested)] == 6
+
+
+def test_stats_file_round_trip(data, tmp_path, capsys):
+    a, b, w = data
+    out = tmp_path / "a.npz"
+    code, text, _ = fid(capsys, "stats", a, "-o", out, "--weights", w, "--dims", "64", "--workers", "0")
+    assert code == 0 and str(out) in text
+    with np.load(out, allow_pickle=False) as f:
+        assert {"mu", "sigma"} <= set(f.files) and f["mu"].shape == (64,) and f["sigma"].shape == (64, 64)
+        assert str(f["inceptionkit_mode"]) == "pytorch-fid" and int(f["inceptionkit_count"]) == 6
+    direct = fid_json(capsys, a, b, "--weights", w, "--dims", "64")["frechet_inception_distance"]
+    via_file = fid_json(capsys, out, b, "--weights", w, "--dims", "64")["frechet_inception_distance"]
+    assert via_file == pytest.approx(direct, rel=1e-9)
+
+
+def test_reads_pytorch_fids_statistics_file(data, tmp_path, capsys, monkeypatch):
+    from pytorch_fid.fid_score import calculate_fid_given_paths, save_fid_stats
+
+    a, b, w = data
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "torch" / "hub" / "checkpoints" / w.name).symlink_to(w)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    theirs = tmp_path / "theirs.npz"
+    save_fid_stats([str(a), str(theirs)], batch_size=2, device="cpu", dims=64, num_workers=0)
+    expected = calculate_fid_given_paths(
+        [str(theirs), str(b)], batch_size=2, device="cpu", dims=64, num_workers=0
+    )
+    capsys.readouterr()  # what pytorch-fid printed
+    r = fid_json(capsys, theirs, b, "--weights", w, "--dims", "64")
+    assert r["frechet_inception_distance"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_reads_clean_fids_statistics_file(tmp_path):
+    """clean-fid's make_custom_stats layout: np.savez_compressed(mu=float32 mean, sigma=np.cov)."""
+    from cleanfid.fid import frechet_distance as clean_frechet
+
+    from inceptionkit.metrics import load_statistics
+
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.random((40, 8), dtype=np.float32), rng.random((40, 8), dtype=np.float32) + 0.1
+    np.savez_compressed(tmp_path / "c.npz", mu=np.mean(f1, axis=0), sigma=np.cov(f1, rowvar=False))
+    mine = load_statistics(tmp_path / "c.npz", dims=8, mode="clean")
+    other = Statistics(np.mean(f2, axis=0).astype(np.float64), np.cov(f2, rowvar=False), 40, "clean")
+    expected = clean_frechet(np.mean(f1, axis=0), np.cov(f1, rowvar=False), other.mu, other.sigma)
+    assert frechet_distance(mine, other) == pytest.approx(expected, rel=1e-6)
+
+
+def test_library_takes_tensors_and_iterators_of_batches(data):
+    a, b, w = data
+    net = Network.load(w, "pytorch-fid")
+    folders = calculate_metrics(a, b, dims=64, network=net, device="cpu").metrics
+    pixels_a = torch.stack([image_to_tensor(load_image(p)) for p in sorted(a.iterdir())])
+    floats_b = [image_to_tensor(load_image(p))[None].float() / 255 for p in sorted(b.iterdir())]
+    tensors = calculate_metrics(pixels_a, iter(floats_b), dims=64, network=net, device="cpu").metrics
+    key = "frechet_inception_distance"
+    assert tensors[key] == pytest.approx(folders[key], rel=1e-6) and folders[key] > 0.01
+
+
+def test_streaming_moments_are_numpys_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 0.5, (300, 16)).astype(np.float32)
+    m = Moments(16)
+    for part in np.split(x, [7, 100, 101, 250]):
+        m.add(torch.from_numpy(part))
+    s = m.statistics("pytorch-fid")
+    assert s.count == 300
+    assert np.abs(s.mu - x.astype(np.float64).mean(0)).max() <= 1e-12
+    assert np.abs(s.sigma - np.cov(x.astype(np.float64), rowvar=False)).max() <= 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------
+# bad input: one test each
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_empty_folder(data, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = fid(capsys, tmp_path / "empty", data[1], "--weights", data[2])
+    assert code == 2 and f"{tmp_path / 'empty'}: no images" in err and "0 found" in err
+
+
+def test_folder_with_one_image(data, tmp_path, capsys):
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(next(data[0].iterdir()), one)
+    code, _, err = fid(capsys, one, data[1], "--weights", data[2], "--dims", "64", "--workers", "0")
+    assert code == 2 and f"{one}: 1 usable image(s)" in err and "at least 2" in err
+
+
+def test_statistics_of_other_dims(data, tmp_path, capsys):
+    a, b, w = data
+    fid(capsys, "stats", a, "-o", tmp_path / "s.npz", "--weights", w, "--dims", "64", "--workers", "0")
+    code, _, err = fid(capsys, tmp_path / "s.npz", b, "--weights", w, "--dims", "192")
+    assert code == 2 and "statistics of 64 dims" in err and "--dims 192" in err
+
+
+def test_statistics_of_another_mode(data, tmp_path, capsys):
+    a, b, w = data
+    fid(capsys, "stats", a, "-o", tmp_path / "s.npz", "--weights", w, "--dims", "64", "--workers", "0")
+    code, _, err = fid(capsys, tmp_path / "s.npz", b, "--weights", w, "--dims", "64", "--mode", "clean")
+    assert code == 2 and "computed in mode pytorch-fid" in err and "--mode clean" in err
+
+
+def test_unreadable_images_are_listed_and_skipped_only_when_asked(data, tmp_path, capsys):
+    a, b, w = data
+    messy = tmp_path / "messy"
+    shutil.copytree(a, messy)
+    truncated_jpeg(messy / "cut.jpg")
+    (messy / "notes.png").write_text("not a picture")
+    code, out, err = fid(capsys, messy, b, "--weights", w, "--dims", "64", "--workers", "0")
+    assert code == 1 and out == "" and "2 of 8 images cannot be read" in err
+    assert "cut.jpg (cannot decode" in err and "notes.png (not an image file" in err and "--skip-bad" in err
+    r = fid_json(capsys, messy, b, "--weights", w, "--dims", "64", "--skip-bad")
+    assert r["settings"]["images"][str(messy)] == 6 and r["settings"]["skipped"] == {str(messy): 2}
+    clean = fid_json(capsys, a, b, "--weights", w, "--dims", "64")
+    assert r["frechet_inception_distance"] == pytest.approx(clean["frechet_inception_distance"], rel=1e-9)
+
+
+def test_covariances_without_a_finite_square_root_are_regularised_as_pytorch_fid_does():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    s1, s2 = np.array([[0.0, 1.0], [0.0, 0.0]]), np.eye(2)  # s1 s2 has no square root
+    mu1, mu2 = np.zeros(2), np.ones(2)
+    with pytest.warns(UserWarning, match="no finite square root; 1e-06 added to their diagonals"):
+        ours = frechet_distance(Statistics(mu1, s1, 2, None), Statistics(mu2, s2, 2, None))
+    assert ours == pytest.approx(calculate_frechet_distance(mu1, s1, mu2, s2), rel=1e-9)
+
+
+def test_weights_of_another_variant(data, tmp_path, capsys):
+    import torchvision
+
+    model = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    torch.save(model.state_dict(), tmp_path / "tv.pth")
+    code, _, err = fid(capsys, data[0], data[1], "--weights", tmp_path / "tv.pth")
+    assert code == 2 and "tv.pth" in err and "1000 classes" in err and "not the FID network's 1008" in err
+
+
+def test_kid_subset_larger_than_the_images(data, capsys):
+    a, b, w = data
+    code, _, err = fid(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--mode", "torch-fidelity")
+    assert code == 2 and "KID subset size 1000" in err and "--kid-subset-size 6 or less" in err
+    with pytest.warns(UserWarning, match="KID subset size reduced from 1000 to 6"):
+        r = fid_json(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--kid-subsets", "5")
+    assert r["settings"]["kid_subset_size"] == 6 and "kernel_inception_distance_mean" in r
+
+
+def test_default_weights_cannot_be_downloaded_offline(data, weights_cache, capsys):
+    ws = get_weight_set("inception_v3.pytorch_fid")
+    from dataclasses import replace
+
+    register_weight_set(replace(ws, url="http://127.0.0.1:9/pt_inception-2015-12-05-6726825d.pth"))
+    code, _, err = fid(capsys, data[0], data[1], "--dims", "64")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "inception_v3.pytorch_fid: cannot download http://127.0.0.1:9/" in err
+
+
+def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i, (h, w) in enumerate([(17, 40), (300, 20), (64, 64)]):
+        noise(h, w, seed=i).save(mixed / f"{i}.png")
+    for mode in ("pytorch-fid", "torch-fidelity", "clean"):
+        r = fid_json(capsys, mixed, data[1], "--weights", data[2], "--dims", "64", "--mode", mode)
+        assert r["settings"]["images"][str(mixed)] == 3 and r["frechet_inception_distance"] > 0

@@ -91,16 +91,24 @@ KILLS = [
     ("manifest-written:1", 6),  # step 6 complete, RUN/last.safetensors not yet replaced
     ("published-last.safetensors:1", 8),  # step 8: last replaced, best not yet, old set still there
     ("old-sets-removed:1", 10),  # step 10 complete and tidied
+    ("old-sets-removed:1", 12),  # the last set complete; metrics.csv and the final evaluation not done
 ]
 
 
 def kill_inside_the_next_set(proc: subprocess.Popen, run: Path, after: float) -> int:
     """SIGKILL ``after`` seconds once a new checkpoint set begins to be written (or when it ends)."""
     sets = run / "checkpoints"
-    before = set(sets.iterdir())
+
+    def now() -> set[Path]:
+        try:
+            return set(sets.iterdir())
+        except FileNotFoundError:  # before the first checkpoint
+            return set()
+
+    before = now()
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
-        if set(sets.iterdir()) - before:
+        if now() - before:
             time.sleep(after)
             proc.send_signal(signal.SIGKILL)
             break
@@ -108,8 +116,42 @@ def kill_inside_the_next_set(proc: subprocess.Popen, run: Path, after: float) ->
     return proc.wait()
 
 
-def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_uninterrupted_run(tmp_path):
-    ref = start([*RESUMABLE, "--run-dir", str(tmp_path / "ref")])
+class Reference:
+    """The uninterrupted run, started once for the module and awaited by each test that needs it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.run = folder / "ref"
+        self.proc = start([*RESUMABLE, "--run-dir", str(self.run)])
+        self.out: str | None = None
+
+    def result(self) -> tuple[Path, str]:
+        if self.out is None:
+            rc, self.out = finish(self.proc)
+            assert rc == 0, self.out
+        return self.run, self.out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Reference:
+    return Reference(tmp_path_factory.mktemp("reference"))
+
+
+def assert_same_run(run: Path, out: str, reference: Reference) -> None:
+    """Bit for bit the weights, epoch for epoch the metrics, and the same final accuracy."""
+    ref, ref_out = reference.result()
+    for name in ("last.safetensors", "best.safetensors"):
+        (a, a_md), (b, b_md) = tensors_and_metadata(ref / name), tensors_and_metadata(run / name)
+        assert a.keys() == b.keys() and a_md == b_md, name
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert metrics(run) == metrics(ref)
+    assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]  # held-out accuracy
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000000012"]
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_uninterrupted_run(
+    tmp_path, reference
+):
     run = tmp_path / "killed"
     proc = start([*RESUMABLE, "--run-dir", str(run)], kill_at=KILLS[0][0])
     resumed_from = None
@@ -125,22 +167,26 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
         assert (checkpoint.step if checkpoint else 0) == resume_step, point
         resumed_from = resume_step
         proc = start(["--resume", str(run)], kill_at=KILLS[i + 1][0] if i + 1 < len(KILLS) else None)
-    # from step 10: SIGKILL while the set of step 12 is being written, wherever that lands
-    if kill_inside_the_next_set(proc, run, after=0.01) != 0:
+    rc, out = finish(proc)
+    assert rc == 0, out
+    assert "resuming after the last epoch (2): the final evaluation" in out
+    assert_same_run(run, out, reference)
+
+
+def test_sigkill_at_arbitrary_moments_of_the_writes_then_resumed_matches_an_uninterrupted_run(
+    tmp_path, reference
+):
+    run = tmp_path / "killed"
+    proc = start([*RESUMABLE, "--run-dir", str(run)])
+    # SIGKILL a little after each new checkpoint set appears: inside its writes, between them, or
+    # after them (the last one: before or during the final evaluation), and resume each time
+    for after in (0.0, 0.005, 0.03, 0.2, 0.01):
+        if kill_inside_the_next_set(proc, run, after) == 0:
+            break
         proc = start(["--resume", str(run)])
     rc, out = finish(proc)
     assert rc == 0, out
-    rc, ref_out = finish(ref)
-    assert rc == 0, ref_out
-
-    for name in ("last.safetensors", "best.safetensors"):
-        (a, a_md), (b, b_md) = tensors_and_metadata(tmp_path / "ref" / name), tensors_and_metadata(run / name)
-        assert a.keys() == b.keys() and a_md == b_md, name
-        assert all(torch.equal(a[k], b[k]) for k in a), name  # bit for bit
-    assert metrics(run) == metrics(tmp_path / "ref")
-    assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]  # held-out accuracy
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-000000012"]
-    assert not list(run.rglob("*.tmp"))
+    assert_same_run(run, out, reference)
 
 
 def limit_file_size(limit: int):

@@ -23,7 +23,7 @@ from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
 from .dist import Dist, agree, init_distributed, parse_device, process_device, wrap_for_processes
 from .optim import make_optimizer, make_scheduler
-from .report import EpochSums, epoch_line, summary_writer, write_metrics
+from .report import EpochSums, epoch_line, metrics_rows, summary_writer, write_metrics
 from .run_folder import new_run_dir, read_run_config, saved_config, val_digest, write_run_files
 from .setup import (
     build_model,
@@ -103,7 +103,9 @@ class Trainer:
                 raise ConfigError(
                     f"{checkpoint.weights} holds {md.get('arch')} weights, but the run trains {cfg.model}"
                 )
-            if checkpoint.state["epoch"] >= (cfg.epochs or 0):
+            if checkpoint.state["epoch"] >= (cfg.epochs or 0) and metrics_rows(resume) == len(
+                checkpoint.state["history"]
+            ):  # (a kill after the last checkpoint but before the end: the run's end is redone)
                 raise ConfigError(f"{resume} has finished its {cfg.epochs} epochs; nothing to resume")
         return cfg, checkpoint, doc
 
@@ -385,11 +387,15 @@ class Trainer:
             if self.pos.step == 0:
                 write_run_files(self.run_dir, self.cfg, self.data, self.pre, self.d.world)
             tidy(self.run_dir, self.checkpoint)
+            if self.history:  # a kill may have come between a checkpoint and these
+                write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
             if self.cfg.tensorboard:
                 self.tb = summary_writer(self.run_dir / "tensorboard", self.pos.step)
         self._describe()
-        if self.pos.step > 0:
-            p = self.pos
+        p = self.pos
+        if p.epoch >= self.cfg.epochs:
+            self.log(f"resuming after the last epoch ({p.epoch}): the final evaluation")
+        elif p.step > 0:
             self.log(f"resuming at epoch {p.epoch + 1}, step {p.batch} of {self.steps_per_epoch}")
         elif self.resume is not None:
             self.log(f"{self.resume} holds no checkpoint yet: starting it from the beginning")

@@ -78,6 +78,15 @@ def write_metrics(history: list[dict], run_dir: Path, title: str) -> None:
     save_curves(history, run_dir / "curves.png", title=title)
 
 
+def metrics_rows(run_dir: Path) -> int:
+    """How many epochs metrics.csv holds (0 if it is missing or unreadable)."""
+    try:
+        with open(run_dir / "metrics.csv", newline="") as f:
+            return sum(1 for _ in csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return 0
+
+
 def save_curves(history: list[dict], path: str | Path, title: str = "") -> None:
     """Loss and accuracy per epoch (train and validation) as a PNG, written atomically."""
     from matplotlib.figure import Figure

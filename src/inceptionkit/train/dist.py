@@ -68,7 +68,7 @@ def agree(d: Dist, fn: Callable[[], object]) -> object:
     if d.main:
         try:
             out = fn()
-        except InceptionKitError as e:
+        except (InceptionKitError, OSError) as e:  # OSError: a file rank 0 could not write
             err = (type(e), str(e))
     if d.world > 1:
         box = [err]

@@ -23,7 +23,14 @@ from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
 from .dist import Dist, agree, init_distributed, parse_device, process_device, wrap_for_processes
 from .optim import make_optimizer, make_scheduler
-from .report import EpochSums, epoch_line, metrics_rows, summary_writer, write_metrics
+from .report import (
+    EpochSums,
+    epoch_line,
+    metrics_rows,
+    require_tensorboard,
+    summary_writer,
+    write_metrics,
+)
 from .run_folder import new_run_dir, read_run_config, saved_config, val_digest, write_run_files
 from .setup import (
     build_model,
@@ -72,6 +79,8 @@ class Trainer:
         self.verbose = verbose and d.main
         self.resume, self.note = resume, None
         cfg, checkpoint, doc = self._settings(cfg, resume)
+        if cfg.tensorboard:
+            require_tensorboard()
         self.data = load_data(cfg.data, val_split=cfg.val_split, workers=cfg.workers)
         self.data.train = limit(self.data.train, cfg.max_train_images)
         self.val_digest = val_digest(cfg, self.data) if cfg.data is not None else None
@@ -217,11 +226,13 @@ class Trainer:
         return native_bytes(self.net, meta, extra={**record, **{k: str(v) for k, v in extra.items()}})
 
     def _checkpoint(self, best_changed: bool = False) -> None:
-        """Weights and state at the current position, rank 0 writing; every process takes part."""
+        """Weights and state at the current position, rank 0 writing; every process takes part (and
+        stops with rank 0 if the write fails: a full disk)."""
         self._check_finite()
         sums = self.sums.gathered(self.d.world)
-        if not self.d.main:
-            return
+        agree(self.d, lambda: self._write_set(sums, best_changed))
+
+    def _write_set(self, sums: EpochSums, best_changed: bool) -> None:
         pos, best = self.pos, self.best
         state = {
             "format": STATE_FORMAT,
@@ -381,16 +392,18 @@ class Trainer:
                 self.tb.add_scalar(k.replace("_", "/", 1), row[k], self.pos.step)
         self.log(epoch_line(row, self.cfg.epochs, val.k, best))
 
+    def _prepare_folder(self) -> None:
+        if self.pos.step == 0:
+            write_run_files(self.run_dir, self.cfg, self.data, self.pre, self.d.world)
+        tidy(self.run_dir, self.checkpoint)
+        if self.history:  # a kill may have come between a checkpoint and these
+            write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
+
     def _start(self) -> None:
         """Create (or tidy) the run folder on rank 0; the settings were all checked before."""
-        if self.d.main:
-            if self.pos.step == 0:
-                write_run_files(self.run_dir, self.cfg, self.data, self.pre, self.d.world)
-            tidy(self.run_dir, self.checkpoint)
-            if self.history:  # a kill may have come between a checkpoint and these
-                write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
-            if self.cfg.tensorboard:
-                self.tb = summary_writer(self.run_dir / "tensorboard", self.pos.step)
+        agree(self.d, self._prepare_folder)
+        if self.d.main and self.cfg.tensorboard:
+            self.tb = summary_writer(self.run_dir / "tensorboard", self.pos.step)
         self._describe()
         p = self.pos
         if p.epoch >= self.cfg.epochs:

@@ -106,11 +106,17 @@ def save_curves(history: list[dict], path: str | Path, title: str = "") -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
-def summary_writer(path: Path, step: int):
+def require_tensorboard() -> None:
+    """ConfigError unless TensorBoard logs can be written (checked before anything is created)."""
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard") from e
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+
+
+def summary_writer(path: Path, step: int):
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(str(path), purge_step=step or None)
 
 

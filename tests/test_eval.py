@@ -71,6 +71,9 @@ def test_eval_json_of_the_digits(capsys, tmp_path):
     assert doc["images_from"] == "the test digits" and doc["n"] == 359 and len(doc["images"]) == 359
     assert doc["images"][0] == {"file": "digits/test/0", "class": "3"}  # the first test digit is a 3
     assert f"({doc['correct']}/359," in last  # the same images as training's final evaluation
+    source = run_data_source(run / "best.safetensors")
+    assert (source.data, source.digits, source.img_size, source.in_chans) == ("digits", True, 8, 1)
+    assert len(source.samples("train")) == 1295 and len(source.samples("test")) == 359
 
 
 def test_run_data_source_says_what_a_checkpoint_was_trained_on(tmp_path, folder_run):
@@ -82,4 +85,7 @@ def test_run_data_source_says_what_a_checkpoint_was_trained_on(tmp_path, folder_
     shutil.copy(run / "best.safetensors", tmp_path / "copy.safetensors")  # away from its run folder
     assert run_data_source(tmp_path / "copy.safetensors") == replace(want, run_dir=None)
     assert not want.digits
+    train_files = sorted(Path(f).relative_to(data).as_posix() for f in want.samples("train").items)
+    assert len(train_files) == 16 and not set(train_files) & set(split["val"])  # what calibration sees
+    assert len(want.samples("val")) == 4
     assert run_data_source(save_small(tmp_path / "other.safetensors")) is None  # not written by train

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..data import DIGITS, SPLIT_SEED, Data
-from ..errors import ConfigError
+from ..data import DIGITS, SPLIT_SEED, Data, Samples, load_data
+from ..errors import ConfigError, DataError
 from ..fileio import atomic_write
 from ..preprocess import Preprocess
 from .checkpoint import has_checkpoint
@@ -155,6 +155,15 @@ class RunDataSource:
     @property
     def digits(self) -> bool:
         return self.data == DIGITS
+
+    def samples(self, split: str = "train", *, workers: int | None = None) -> Samples:
+        """The run's ``split`` ("train", "val", or "test" where there is one) drawn as in training
+        (without ``--max-train-images``'s limit): what int8 calibration should see."""
+        data = load_data(None if self.digits else self.data, val_split=self.val_split, workers=workers)
+        part = getattr(data, split, None)
+        if part is None:
+            raise DataError(f"{self.data} has no {split} split")
+        return part
 
 
 def run_data_source(checkpoint_path: str | Path) -> RunDataSource | None:

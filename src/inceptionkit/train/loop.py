@@ -74,6 +74,9 @@ class Best:
 
 
 class Trainer:
+    """One run. Set up job by job (settings, data, model, optimisation, restored position, run folder,
+    loaders), all checked before :meth:`run` creates anything; then epochs of steps and checkpoints."""
+
     def __init__(self, cfg: TrainConfig, d: Dist, device: torch.device, resume: Path | None, verbose: bool):
         self.d, self.device = d, device
         self.verbose = verbose and d.main

@@ -7,10 +7,12 @@ import csv
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers import make_folder
+from PIL import Image
 from safetensors.torch import load_file
 
 from inceptionkit import create_model
@@ -314,6 +316,20 @@ def test_fine_tuning_on_much_larger_images_says_which_size_it_trains_at(tmp_path
         f"note: training at 12x12, the input size of {path}; the images of {tmp_path / 'photos'} are "
         "larger (shorter side about 48 px): pass --img-size N to choose" in out
     )
+
+
+def test_fine_tuning_grey_weights_on_grey_images_needs_no_choice(tmp_path):
+    path, _ = grey_checkpoint(tmp_path)
+    rng = np.random.default_rng(0)
+    for name in ("ant", "bee"):
+        (tmp_path / "scans" / name).mkdir(parents=True)
+        for i in range(4):  # grey PNGs (a grey image decoded as RGB has three equal channels)
+            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(
+                tmp_path / "scans" / name / f"{i}.png"
+            )
+    cfg = TrainConfig(data=str(tmp_path / "scans"), weights=str(path), epochs=1, batch_size=4, val_split=0.25)
+    result = train(replace(cfg, device="cpu", progress=False, run_dir=str(tmp_path / "run")), verbose=False)
+    assert result.model.in_chans == 1
 
 
 def test_adapt_conv_weight_is_timms_rule():

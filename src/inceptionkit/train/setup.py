@@ -7,6 +7,7 @@ import math
 import statistics
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -81,6 +82,15 @@ def build_model(cfg: TrainConfig, num_classes: int) -> InceptionNet:
     return net
 
 
+def _has_colour(im) -> bool:
+    """Whether an image has colour: not a grey mode, and its channels differ somewhere (a grey file
+    decoded as RGB has three equal channels)."""
+    if im.mode in GREY_MODES:
+        return False
+    a = np.asarray(im.convert("RGB"))
+    return bool((a[..., 0] != a[..., 1]).any() or (a[..., 1] != a[..., 2]).any())
+
+
 def _looks(data: Data, n: int = 8) -> tuple[bool, int, str]:
     """(any colour image, median shorter side, an example) over a fixed few training images."""
     picks = sorted({round(i * (len(data.train) - 1) / max(n - 1, 1)) for i in range(n)})
@@ -88,7 +98,7 @@ def _looks(data: Data, n: int = 8) -> tuple[bool, int, str]:
     for i in picks:
         im = data.train.load(i)
         sides.append(min(im.size))
-        if im.mode not in GREY_MODES:
+        if _has_colour(im):
             colour, example = True, f"{im.size[0]}x{im.size[1]} {im.mode}"
         example = example or f"{im.size[0]}x{im.size[1]} {im.mode}"
     return colour, int(statistics.median(sides)), example

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import errno
 import os
 import warnings
@@ -55,14 +54,14 @@ def test_unreadable_file(tmp_path, monkeypatch):
     path.chmod(0)
     if os.geteuid() == 0:
         # root reads files whatever their permissions: have the OS call refuse as it would anyone else
-        real_open = builtins.open
+        real_open = os.open
 
         def refusing_open(file, *args, **kwargs):
             if os.fspath(file) == os.fspath(path):
                 raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(builtins, "open", refusing_open)
+        monkeypatch.setattr(os, "open", refusing_open)
     try:
         assert error_of(path) == "permission denied"
     finally:

@@ -5,7 +5,9 @@ A folder follows torchvision's ImageFolder layout, one subfolder per class, in o
     DIR/train/<class>/*.jpg   DIR/val/<class>/*.jpg   [DIR/test/<class>/*.jpg]
     DIR/<class>/*.jpg                       (a --val-split fraction becomes the validation set)
 
-Files with an image extension that do not decode are skipped and counted, not fatal. The built-in
+Files are found and decoded by :mod:`inceptionkit.images`, as every other command finds and decodes
+them (each real file once, in one split only). Files with an image extension that cannot be read are
+skipped and counted, not fatal; a class folder with no readable image is an error naming it. The built-in
 digits are the 1,797 8x8 images scikit-learn bundles (UCI, CC BY 4.0; see ``data_files/DIGITS.txt``)
 with a fixed stratified split: 1,295 train, 143 validation, 359 held-out test.
 """
@@ -27,9 +29,9 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .errors import DataError
+from .images import ImageError, as_mode, display_path, find_images, load_image, verify_image
 from .preprocess import Preprocess
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DIGITS = "digits"
 SPLIT_SEED = 0  # the --val-split and --max-train-images draws: fixed, so --seed does not move them
 
@@ -69,8 +71,9 @@ class Data:
     train: Samples
     val: Samples
     test: Samples | None = None
-    skipped: int = 0  # files with an image extension that did not decode
-    skipped_examples: tuple[str, ...] = ()
+    skipped: int = 0  # files with an image extension that cannot be read: left out
+    skipped_examples: tuple[str, ...] = ()  # the first few, as display_path() shows them
+    unreadable: tuple[tuple[str, str], ...] = ()  # every one: (path, why)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,62 +109,82 @@ def load_digits() -> Data:
 # ---------------------------------------------------------------------------------------------
 
 
-def _open_image(path: str) -> Image.Image:
-    with Image.open(path) as im:
-        im.load()
-        return im
-
-
-def _decodes(path: str) -> bool:
-    try:
-        with Image.open(path) as im:
-            im.draft(None, (64, 64))  # JPEG: decode at reduced scale; a truncated file still fails
-            im.load()
-        return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-
-
 def _class_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _image_files(folder: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [
-            os.path.join(dirpath, f)
-            for f in sorted(filenames)
-            if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith(".")
-        ]
-    return found
-
-
 @dataclass
 class _Scan:
-    files: dict[str, list[str]]  # class -> decodable files
-    bad: list[str]
+    files: dict[Path, list[str]]  # class folder -> its readable image files
+    bad: list[tuple[str, str]]  # (file, why it cannot be read)
 
 
-def _scan(root: Path, workers: int) -> _Scan:
-    per_class = {d.name: _image_files(d) for d in _class_dirs(root)}
-    every = [f for fs in per_class.values() for f in fs]
+def _problem(path: str) -> str | None:
+    try:
+        verify_image(path)
+    except ImageError as e:
+        return str(e)
+    return None
+
+
+def _scan(class_dirs: list[Path], workers: int) -> _Scan:
+    """The image files of every class folder, found together (each real file once, under its direct
+    path: a link between splits never puts one image in two) and checked in ``workers`` threads."""
+    files: dict[Path, list[str]] = {d: [] for d in class_dirs}
+    bad: list[tuple[str, str]] = []
+    found = []
+    for s in find_images(class_dirs):
+        if s.error is None:
+            found.append(s)
+        elif s.folder is not None:  # not the folder with no images at all: that one is checked below
+            bad.append((s.path, s.error))
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        ok = dict(zip(every, pool.map(_decodes, every), strict=True))
-    return _Scan(
-        {c: [f for f in fs if ok[f]] for c, fs in per_class.items()}, [f for f in every if not ok[f]]
+        problems = list(pool.map(_problem, [s.path for s in found]))
+    for s, problem in zip(found, problems, strict=True):
+        if problem is None:
+            files[Path(s.folder)].append(s.path)
+        else:
+            bad.append((s.path, problem))
+    return _Scan(files, bad)
+
+
+def _samples(scan: _Scan, class_dirs: list[Path], classes: list[str]) -> Samples:
+    """The class folders' readable images, labelled by folder; a class folder without any is a
+    :class:`DataError` naming it (training needs every class it is told about)."""
+    items, targets = [], []
+    for d in class_dirs:
+        files = scan.files[d]
+        if not files:
+            raise DataError(_empty_class_message(d, scan.bad))
+        items += files
+        targets += [classes.index(d.name)] * len(files)
+    return Samples(items, targets, load_image)
+
+
+def _empty_class_message(folder: Path, bad: list[tuple[str, str]]) -> str:
+    inside = [(p, why) for p, why in bad if Path(p).is_relative_to(folder)]
+    what = "no images"
+    if inside:
+        p, why = inside[0]
+        what = f"no readable images ({len(inside)} unreadable, e.g. {display_path(p)}: {why})"
+    return (
+        f"{display_path(folder)}: {what} in this class folder; "
+        f"add images or move it out of {display_path(folder.parent)}"
     )
 
 
-def _samples(scan: _Scan, classes: list[str]) -> Samples:
-    items, targets = [], []
-    for c, files in scan.files.items():
-        if not files:
-            continue  # an empty class folder (training refuses it; evaluation has nothing to score)
-        items += files
-        targets += [classes.index(c)] * len(files)
-    return Samples(items, targets, _open_image)
+def _no_classes_message(where: Path, alternative: str = "") -> str:
+    return (
+        f"{display_path(where)}: no images found; expected one subfolder per class "
+        f"({display_path(where / '<class>' / '*.jpg')}){alternative}"
+    )
+
+
+def _check_known(class_dirs: list[Path], classes: list[str], folder: Path) -> None:
+    unknown = [d.name for d in class_dirs if d.name not in classes]
+    if unknown:
+        names = ", ".join(display_path(c) for c in unknown[:5])
+        raise DataError(f"{display_path(folder)}: classes not in the training set: {names}")
 
 
 def _split_off(samples: Samples, fraction: float) -> tuple[Samples, Samples]:
@@ -187,46 +210,38 @@ def load_folder(root: str | Path, *, val_split: float | None = None, workers: in
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: no such folder")
+        raise DataError(f"{display_path(root)}: no such folder")
     if val_split is not None and not 0 < val_split < 1:
         raise DataError(f"--val-split must be between 0 and 1; got {val_split}")
-    workers = workers or os.cpu_count() or 1
     split_layout = (root / "train").is_dir()
-    train_scan = _scan(root / "train" if split_layout else root, workers)
-    classes = [c for c, fs in train_scan.files.items() if fs]
     where = root / "train" if split_layout else root
-    if not classes:
-        raise DataError(
-            f"{where}: no images found; expected one subfolder per class "
-            f"({where}/<class>/*.jpg){'' if split_layout else f' or {root}/train/<class>/...'}"
-        )
+    splits = {"train": where}
+    for name in ("val", "test") if split_layout else ():
+        if (root / name).is_dir() and (name == "test" or val_split is None):
+            splits[name] = root / name
+    dirs = {name: _class_dirs(folder) for name, folder in splits.items()}
+    if not dirs["train"]:
+        raise DataError(_no_classes_message(where, "" if split_layout else f" or {root}/train/<class>/..."))
+    classes = [d.name for d in dirs["train"]]
     if len(classes) == 1:
-        raise DataError(f"{where}: only one class ({classes[0]!r}); a classifier needs at least two")
-    empty = [c for c, fs in train_scan.files.items() if not fs]
-    if empty:
         raise DataError(
-            f"{where / empty[0]}: no images in this class folder; add images or move it out of {where}"
+            f"{display_path(where)}: only one class ({classes[0]!r}); a classifier needs at least two"
         )
-    bad = list(train_scan.bad)
-    train = _samples(train_scan, classes)
-
-    def other(name: str) -> Samples | None:
-        if not (root / name).is_dir():
-            return None
-        scan = _scan(root / name, workers)
-        bad.extend(scan.bad)
-        unknown = sorted(c for c, fs in scan.files.items() if fs and c not in classes)
-        if unknown:
-            raise DataError(f"{root / name}: classes not in the training set: {', '.join(unknown)}")
-        return _samples(scan, classes)
-
-    val = other("val") if split_layout and val_split is None else None
+    scan = _scan([d for ds in dirs.values() for d in ds], workers or os.cpu_count() or 1)
+    parts = {}
+    for name, folder in splits.items():
+        _check_known(dirs[name], classes, folder)
+        parts[name] = _samples(scan, dirs[name], classes)
+    train, val = parts["train"], parts.get("val")
     if val is None:
         train, val = _split_off(train, 0.1 if val_split is None else val_split)
     if len(val) == 0:
-        raise DataError(f"{root}: the validation split is empty; add {root}/val/ or raise --val-split")
-    test = other("test") if split_layout else None
-    return Data(str(root), classes, train, val, test, len(bad), tuple(bad[:5]))
+        raise DataError(
+            f"{display_path(root)}: the validation split is empty; add {root}/val/ or raise --val-split"
+        )
+    bad = tuple(scan.bad)
+    examples = tuple(display_path(p) for p, _ in bad[:5])
+    return Data(str(root), classes, train, val, parts.get("test"), len(bad), examples, bad)
 
 
 def load_eval_folder(
@@ -240,26 +255,24 @@ def load_eval_folder(
     """
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: no such folder")
+        raise DataError(f"{display_path(root)}: no such folder")
     if (root / "train").is_dir():
         split = split or ("test" if (root / "test").is_dir() else "val")
         folder = root / split
         if not folder.is_dir():
-            raise DataError(f"{root} has no {split}/ folder")
+            raise DataError(f"{display_path(root)} has no {split}/ folder")
     elif split is not None:
-        raise DataError(f"{root} has no train/val/test layout; drop --split")
+        raise DataError(f"{display_path(root)} has no train/val/test layout; drop --split")
     else:
         folder = root
-    scan = _scan(folder, workers or os.cpu_count() or 1)
-    present = [c for c, fs in scan.files.items() if fs]
-    if not present:
-        raise DataError(
-            f"{folder}: no images found; expected one subfolder per class ({folder}/<class>/*.jpg)"
-        )
-    unknown = [c for c in present if c not in classes]
+    scan = _scan(_class_dirs(folder), workers or os.cpu_count() or 1)
+    dirs = [d for d, files in scan.files.items() if files]  # an empty class folder: nothing to score
+    if not dirs:
+        raise DataError(_no_classes_message(folder))
+    unknown = [d.name for d in dirs if d.name not in classes]
     if unknown:
-        raise DataError(f"{folder}: the model has no class {', '.join(map(repr, unknown[:5]))}")
-    return _samples(scan, classes), folder, len(scan.bad)
+        raise DataError(f"{display_path(folder)}: the model has no class {', '.join(map(repr, unknown[:5]))}")
+    return _samples(scan, dirs, classes), folder, len(scan.bad)
 
 
 def load_data(data: str | Path | None, *, val_split: float | None = None, workers: int | None = None) -> Data:
@@ -290,7 +303,7 @@ def train_transform(pre: Preprocess, *, crop_scale: tuple[float, float] = (0.08,
     from torchvision import transforms as T
 
     steps: list = [
-        partial(Image.Image.convert, mode="L" if pre.channels == 1 else "RGB"),
+        partial(as_mode, mode="L" if pre.channels == 1 else "RGB"),
         T.RandomResizedCrop(pre.size, scale=crop_scale, interpolation=T.InterpolationMode(pre.interpolation)),
     ]
     if hflip:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..cli import CommandError
+from ..images import display_path
 from ..predict import extract_features
 from .predict import add_input_arguments, model_from_args
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     for path, error in result.failed:
-        print(f"{path}: error: {error}", file=sys.stderr)
+        print(f"{display_path(path or '<in memory>')}: error: {error}", file=sys.stderr)
     if not result.paths:
         raise CommandError("no image could be read; nothing written")
     result.save(args.output)

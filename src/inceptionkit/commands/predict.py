@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..cli import UsageError, positive_int
+from ..images import display_path
 from ..model import InceptionNet
 from ..predict import Prediction, cached_tag, default_preprocess, load_model, predict
 from ..preprocess import Preprocess
@@ -153,7 +154,7 @@ def _table(results: list[Prediction]) -> Table:
     for name, justify in (("#", "right"), ("class", "left"), ("index", "right"), ("probability", "right")):
         table.add_column(name, justify=justify)
     for r in results:
-        path = escape(r.path or "")
+        path = escape(display_path(r.path or ""))
         if r.error is not None:
             table.add_row(path, "", f"[red]error: {escape(r.error)}[/red]", "", "", end_section=True)
             continue

@@ -10,6 +10,14 @@ import torch
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras reads it once, at its first import
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per test process, set once for the session. The tests' models are tiny or run
+    one image: they gain little from threads, and with pytest-xdist running a process per core (or
+    on a shared CPU) spinning OpenMP threads slow them down many times over (6.5 s instead of 1.2 s
+    for tests/helpers.small_model under load)."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def weights_cache(tmp_path, monkeypatch):
     """An empty download cache ($INCEPTIONKIT_CACHE) and a registry of published weight sets that is
@@ -40,13 +48,3 @@ def main_job(tmp_path_factory):
     with contextlib.redirect_stdout(out):
         code = main(["train", "--run-dir", str(run)])
     return run, out.getvalue(), code, time.perf_counter() - start
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models (8x8 inputs) gain nothing from threads, and on a busy or shared CPU (pytest-xdist,
-    other jobs) spinning OpenMP threads slow them down many times over."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -14,8 +14,6 @@ from inceptionkit.bench import ENGINES, Spread, build_engine, model_macs, time_i
 from inceptionkit.cli import main
 from inceptionkit.export import relative_difference
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):

@@ -14,9 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import inceptionkit as ik
 import inceptionkit.spec
 from inceptionkit.cli import main
-from inceptionkit.cost import InputTooSmall
-
-torch.set_num_threads(1)
+from inceptionkit.trace import InputTooSmall
 
 ALL = [(n, v) for n in ik.list_models() for v in ik.list_variants(n)]
 
@@ -151,6 +149,7 @@ def test_cli_bad_arguments_are_one_line(capsys, flag, value) -> None:
     assert value in err
 
 
+@pytest.mark.subprocess
 def test_cli_bad_input_from_the_shell() -> None:
     p = subprocess.run(
         [sys.executable, "-m", "inceptionkit", *CONV[:3], "28x28", *CONV[4:]],

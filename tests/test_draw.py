@@ -9,9 +9,9 @@ import pytest
 import inceptionkit as ik
 from inceptionkit import viz
 from inceptionkit.cli import main
-from inceptionkit.cost import output_shapes
 from inceptionkit.spec import Cat, Residual
 from inceptionkit.summary import format_shape
+from inceptionkit.trace import output_shapes
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

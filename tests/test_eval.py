@@ -14,8 +14,6 @@ from helpers import make_folder, save_small
 from inceptionkit.cli import main
 from inceptionkit.train import RunDataSource, run_data_source
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory):

@@ -22,8 +22,6 @@ from inceptionkit.export import (
 from inceptionkit.preprocess import Preprocess
 from inceptionkit.weights import WeightMeta, save_native
 
-torch.set_num_threads(2)
-
 TOLERANCE = 1e-4  # issue 7: "max relative difference to PyTorch ... must be ≤ 1e-4"
 CLASSES = [f"class {i}" for i in range(10)]
 

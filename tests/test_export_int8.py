@@ -22,8 +22,6 @@ from inceptionkit.export import (
 )
 from inceptionkit.weights import load_native
 
-torch.set_num_threads(2)
-
 MAX_DROP = 0.5  # issue 7: "the int8 model's accuracy is within 0.5 points of fp32"
 
 

@@ -15,8 +15,6 @@ from inceptionkit.cli import main
 from inceptionkit.images import load_image
 from inceptionkit.preprocess import Preprocess
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:

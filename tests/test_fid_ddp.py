@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import fid_weights_file, photo_folder
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_processes_give_the_fid_of_one(tmp_path):
     a = photo_folder(tmp_path / "a", 5, [(96, 80), (70, 110)], fmt="png", seed=5)  # odd: uneven split
     b = photo_folder(tmp_path / "b", 4, [(90, 90)], fmt="jpeg", seed=6)

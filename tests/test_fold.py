@@ -11,8 +11,6 @@ import inceptionkit as ik
 from inceptionkit.export import relative_difference
 from inceptionkit.fold import fold_batchnorm, optimize_for_inference
 
-torch.set_num_threads(2)
-
 ALL = [(n, v) for n in ik.list_models() for v in ik.list_variants(n)]
 TOLERANCE = 1e-4  # issue 7: "verified numerically in tests (≤ 1e-4 relative)"
 

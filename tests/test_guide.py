@@ -10,11 +10,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
 from inceptionkit.cli import main
-
-torch.set_num_threads(1)  # the machine may be shared; one thread is steadier
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)

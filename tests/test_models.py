@@ -9,9 +9,7 @@ import pytest
 import torch
 
 import inceptionkit as ik
-from inceptionkit.cost import output_shapes
-
-torch.set_num_threads(2)
+from inceptionkit.trace import output_shapes
 
 ALL = [(n, v) for n in ik.list_models() for v in ik.list_variants(n)]
 

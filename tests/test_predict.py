@@ -20,8 +20,6 @@ from inceptionkit.images import load_image
 from inceptionkit.predict import published_tags
 from inceptionkit.preprocess import Preprocess
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
@@ -139,6 +137,7 @@ def test_exif_rotated_photo_is_classified_upright(tmp_path, checkpoint):
     assert upright == by_hand != sideways
 
 
+@pytest.mark.subprocess
 def test_command_line_prints_no_traceback(tmp_path, checkpoint):
     write_messy_folder(tmp_path / "messy")
     run = subprocess.run(

@@ -13,7 +13,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from inceptionkit.cli import main
@@ -22,7 +21,6 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 import sklearn.datasets as sklearn_datasets
 
-torch.set_num_threads(2)
 # keras' own save_weights with the torch backend and numpy 2 (not ours to fix)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 

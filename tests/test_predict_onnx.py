@@ -15,8 +15,6 @@ import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.predict import default_preprocess
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:

@@ -12,8 +12,8 @@ from rich.console import Console
 
 import inceptionkit as ik
 from inceptionkit.cli import main
-from inceptionkit.cost import InputTooSmall, output_shapes, trace
 from inceptionkit.summary import format_shape
+from inceptionkit.trace import InputTooSmall, output_shapes, trace
 
 # The seed's model.summary() figures (layers, total, trainable, non-trainable) and keras' Xception.
 KERAS = {

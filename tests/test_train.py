@@ -34,8 +34,6 @@ from inceptionkit.train.dist import sync_batchnorm
 from inceptionkit.train.setup import adapt_conv_weight, build_model
 from inceptionkit.weights.native import WeightMeta, load_native, save_native
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 TINY = dict(img_size=8, epochs=1, max_train_images=128, batch_size=32, device="cpu", progress=False)
 
 

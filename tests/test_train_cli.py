@@ -17,8 +17,6 @@ from inceptionkit.cli import main
 from inceptionkit.preprocess import Preprocess
 from inceptionkit.weights.native import WeightMeta, read_native_metadata, save_native
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 TINY = [
     "--img-size",
     "8",

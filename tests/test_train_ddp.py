@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 WORKER = """
 import hashlib, json, os, sys
 from inceptionkit.train import TrainConfig, train
@@ -46,6 +48,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_processes_agree_and_match_one(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

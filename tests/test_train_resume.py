@@ -28,8 +28,6 @@ from inceptionkit.cli import main
 from inceptionkit.train import TrainConfig, train
 from inceptionkit.train.checkpoint import read_latest
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 # 6 steps an epoch, checkpoints at steps 2, 4, 6 (epoch end), 8, 10, 12 (end)
 RESUMABLE = [
     "--img-size",
@@ -149,6 +147,8 @@ def assert_same_run(run: Path, out: str, reference: Reference) -> None:
     assert not list(run.rglob("*.tmp"))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_uninterrupted_run(
     tmp_path, reference
 ):
@@ -173,6 +173,8 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
     assert_same_run(run, out, reference)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_sigkill_at_arbitrary_moments_of_the_writes_then_resumed_matches_an_uninterrupted_run(
     tmp_path, reference
 ):
@@ -196,6 +198,8 @@ def limit_file_size(limit: int):
     return apply
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
     run = tmp_path / "run"
     rc, out = finish(start([*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))

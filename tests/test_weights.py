@@ -45,7 +45,6 @@ from inceptionkit.weights import (
 )
 from inceptionkit.weights.mapping import load_found
 
-torch.set_num_threads(2)
 IMAGENET = Preprocess(mean=IMAGENET_MEAN, std=IMAGENET_STD)  # torchvision's normalisation
 
 
@@ -333,7 +332,7 @@ def test_download_over_http_and_checksum_mismatch(weights_cache, http_server, go
     with pytest.raises(WeightsError) as e:
         create_model("googlenet", weights="googlenet.bad_mirror")
     assert "checksum mismatch" in one_line(e) and "nothing was cached" in str(e.value)
-    assert not (weights_cache / "googlenet.bad_mirror").exists()
+    assert not any(p.is_file() for p in (weights_cache / "googlenet.bad_mirror").glob("*"))
     register_weight_set(replace(ws, tag="googlenet.gone", url=f"{base}/missing.pth", checksum=None))
     with pytest.raises(WeightsError, match="cannot download"):
         create_model("googlenet", weights="googlenet.gone")
@@ -435,3 +434,12 @@ def test_timm_recipes_are_timm_transforms(photo):
         cfg = timm.models.get_pretrained_cfg(ws.source_name).to_dict()
         theirs = create_transform(**resolve_data_config(pretrained_cfg=cfg))
         assert float((ws.preprocess.transform()(photo) - theirs(photo)).abs().max()) <= 1e-5, ws.tag
+
+
+def test_weights_list_never_cuts_a_tag_or_checksum(capsys, monkeypatch):
+    """Issue 11 item 6: on a 40-column terminal every tag and checksum is printed whole."""
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    for ws in list_weights():
+        assert ws.tag in out and (ws.checksum or "none published") in out

@@ -28,7 +28,6 @@ from inceptionkit.weights import WeightsError, get_weight_set  # noqa: E402
 from inceptionkit.weights.keras import keras_weight_layers  # noqa: E402
 from inceptionkit.weights.mapping import template  # noqa: E402
 
-torch.set_num_threads(2)
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
 
 # keras.applications builder, the layer whose output we compare (our stage name), batch size.

@@ -23,7 +23,6 @@ from inceptionkit.export import relative_difference
 from inceptionkit.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from inceptionkit.weights import get_weight_set
 
-torch.set_num_threads(2)
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
 
 

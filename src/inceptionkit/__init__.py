@@ -1,12 +1,13 @@
 """inceptionkit: the Inception family of convolutional networks, written once as specs."""
 
 from .bench import benchmark
-from .cost import conv_cost
+from .calculator import conv_cost
 from .export import OnnxRunner, ensure_onnx, export_onnx, quantize_int8
+from .factory import create_model
 from .fold import fold_batchnorm, optimize_for_inference
 from .model import InceptionNet
 from .predict import extract_features, predict
-from .registry import create_model, default_variant, get_spec, list_models, list_variants
+from .registry import default_variant, get_spec, list_models, list_variants
 from .summary import summarize
 from .train import TrainConfig, TrainResult, benchmark_training, train
 

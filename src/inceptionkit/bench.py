@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from .cost import trace
 from .export import OnnxRunner, ensure_onnx, export_size, quantize_int8
 from .fold import optimize_for_inference
 from .model import InceptionNet
+from .trace import trace
 
 ENGINES = ("torch", "torch-opt", "onnxruntime", "onnxruntime-int8")
 MATMUL_SIZE = 2048  # a 2048^3 GEMM: 17 GFLOP, large enough to run at the machine's peak

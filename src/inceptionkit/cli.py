@@ -2,8 +2,10 @@
 
 Each subcommand lives in ``inceptionkit/commands/<name>.py`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (a function of the parsed arguments returning an exit code).
-Errors meant for the user are raised as :class:`UsageError` (exit 2) or :class:`CommandError`
-(exit 1) and printed as one line; ``--debug`` shows the traceback instead.
+Errors the library raises on purpose (:class:`~inceptionkit.errors.InceptionKitError`) are printed as
+one line and return their ``exit_code`` (2: usage, 1: failure); a missing file is a usage error (2),
+another OSError a failure (1); anything else is a bug, reported as one "internal error" line (exit 1).
+``--debug`` shows the traceback instead. Output cut short by the reader (``| head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ import importlib
 import os
 import sys
 
+from . import __version__
 from .errors import CommandError, InceptionKitError, UsageError
+from .preprocess import MAX_IMG_SIZE
+from .text import printable
+
+__all__ = ["CommandError", "UsageError", "add_model_arguments", "img_size", "main", "non_negative_int"]
 
 COMMANDS = (
     "summary",
@@ -39,13 +46,49 @@ def positive_int(text: str) -> int:
     return n
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0 (a class count, where 0 means no classifier)."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
+    return n
+
+
+def img_size(text: str) -> int:
+    """An argparse type: a square input size in pixels, 1 to MAX_IMG_SIZE (4096): larger sizes are
+    refused before anything of that size is allocated."""
+    n = positive_int(text)
+    if n > MAX_IMG_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMG_SIZE} pixels, got {n}")
+    return n
+
+
+def add_img_size_argument(
+    p: argparse.ArgumentParser, help: str = "square input size (default: the model's)"
+) -> None:
+    """``--img-size N`` (the grammar's), with ``--input-size`` as a hidden alias."""
+    p.add_argument("--img-size", dest="img_size", type=img_size, metavar="N", help=help)
+    p.add_argument("--input-size", dest="img_size", type=img_size, help=argparse.SUPPRESS)
+
+
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """NAME, --variant and --input-size: what a spec-only command (summary, draw) needs."""
-    p.add_argument("name", help="architecture, e.g. inception_v3")
-    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
+    """NAME (or --model NAME), --variant and --img-size: what a spec-only command (summary, draw) needs."""
     p.add_argument(
-        "--input-size", type=positive_int, metavar="N", help="square input size (default: the model's)"
+        "name", nargs="?", metavar="NAME", help="architecture, e.g. inception_v3 (or --model NAME)"
     )
+    p.add_argument("--model", dest="model_flag", metavar="NAME", help="the architecture, as NAME")
+    p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
+    add_img_size_argument(p)
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """The architecture of a spec-only command: NAME or --model NAME (one of them, or both the same)."""
+    names = {n for n in (args.name, args.model_flag) if n}
+    if len(names) != 1:
+        raise UsageError(
+            "give the model once: NAME or --model NAME" if names else "the model is missing: NAME"
+        )
+    return names.pop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,17 +97,48 @@ def build_parser() -> argparse.ArgumentParser:
         description="The Inception family: build, summarize, cost, load weights, predict, train, export.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"inceptionkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f".commands.{name}", __package__).register(sub)
     return parser
 
 
-def _report(args: argparse.Namespace, e: BaseException) -> None:
-    """One line on stderr; under torchrun, from rank 0 only."""
+def _report(args: argparse.Namespace, message: object) -> None:
+    """One line on stderr, control characters escaped; under torchrun, from rank 0 only."""
     if os.environ.get("RANK", "0") == "0":
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"inceptionkit {args.command}: error: {msg}", file=sys.stderr)
+        print(f"inceptionkit {args.command}: error: {printable(message)}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (``| head``): send what is left to /dev/null, so that neither
+    we nor the interpreter's final flush print "Broken pipe"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``args.func(args)``, its exceptions turned into one line and an exit code (see the docstring)."""
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a command cut off by its reader
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        if isinstance(e, InceptionKitError):
+            _report(args, e)
+            return e.exit_code
+        if isinstance(e, OSError):  # a file we could not read or write
+            _report(args, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e)
+            return 2 if isinstance(e, FileNotFoundError) else 1
+        _report(args, f"internal error (a bug): {type(e).__name__}: {e}; run with --debug for the traceback")
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,30 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse's usage errors (2) and --help (0), as a return code
+    except SystemExit as e:  # argparse's usage errors (2), --help and --version (0), as a return code
         return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except InceptionKitError as e:  # refused on purpose: its own exit code (2 usage, 1 failure)
-        if args.debug:
-            raise
-        _report(args, e)
-        return e.exit_code
-    except (UsageError, ValueError, KeyError, FileNotFoundError) as e:
-        if args.debug:
-            raise
-        _report(args, e)
-        return 2
-    except (CommandError, OSError) as e:  # OSError: a file we could not write or read
-        if args.debug:
-            raise
-        _report(args, e)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return _run(args)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,13 @@ class UsageError(InceptionKitError, ValueError):
     exit_code = 2
 
 
+class UnknownName(UsageError, KeyError):
+    """A name (a model's stage, a block) that does not exist; still a ``KeyError`` for callers."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class InputError(UsageError):
     """An input tensor, size or file named by the user that the model cannot take."""
 

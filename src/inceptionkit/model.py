@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from .build import AuxHead, build_features
-from .cost import InputTooSmall, min_input_size, output_shapes, trace
+from .errors import InputError, UsageError
 from .spec import NetSpec
+from .trace import InputTooSmall, min_input_size, output_shapes, trace
 
 
 @cache
@@ -29,6 +30,32 @@ def _size_error(spec: NetSpec, aux_logits: bool, h: int, w: int) -> str | None:
     except InputTooSmall as e:
         return f"cannot take a {h}x{w} input: {e}"
     return None
+
+
+def _check_arguments(
+    spec: NetSpec, num_classes: int, in_chans: int, aux_logits: bool, drop_rate: float | None
+) -> None:
+    name = f"{spec.arch} ({spec.variant})"
+    if aux_logits and not spec.aux:
+        raise UsageError(f"{name} has no auxiliary classifiers (aux_logits)")
+    if not isinstance(num_classes, int) or num_classes < 0:
+        raise UsageError(
+            f"num_classes must be an integer of at least 0 (0: no classifier), got {num_classes!r}"
+        )
+    if not isinstance(in_chans, int) or in_chans < 1:
+        raise UsageError(f"in_chans must be an integer of at least 1, got {in_chans!r}")
+    if drop_rate is not None and not 0 <= drop_rate < 1:
+        raise UsageError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"shape {tuple(x.shape)}"
+    return f"a {type(x).__name__}, not a tensor"
 
 
 class InceptionNet(nn.Module):
@@ -50,8 +77,7 @@ class InceptionNet(nn.Module):
         drop_rate: float | None = None,
     ) -> None:
         super().__init__()
-        if aux_logits and not spec.aux:
-            raise ValueError(f"{spec.arch} ({spec.variant}) has no auxiliary classifiers")
+        _check_arguments(spec, num_classes, in_chans, aux_logits, drop_rate)
         self.spec = spec
         self.in_chans = in_chans
         self.aux_logits = aux_logits
@@ -85,7 +111,7 @@ class InceptionNet(nn.Module):
         self.min_size = _min_size(spec, aux_logits)
 
     def _aux_input_size(self, aux, shape, c_in: int) -> int:
-        from .cost import Trace, trace_branch
+        from .trace import Trace, trace_branch
 
         t = Trace()
         c, h, w = trace_branch(aux.ops, shape, self.spec.style, aux.name, t)
@@ -96,15 +122,21 @@ class InceptionNet(nn.Module):
         name = f"{self.spec.arch} ({self.spec.variant})"
         if torch.compiler.is_compiling():  # checked once, eagerly, before compiling
             return
-        if x.dim() != 4:
-            raise ValueError(f"{name} takes a 4-D batch (N, C, H, W); got shape {tuple(x.shape)}")
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            raise InputError(f"{name} takes a 4-D batch (N, C, H, W); got {_describe(x)}")
+        want = next(self.parameters()).dtype
+        if x.dtype != want:
+            raise InputError(
+                f"{name} takes {_dtype(want)} input (its weights' type); got {_dtype(x.dtype)}: convert it "
+                "(images: scale 0-255 pixels to [0, 1] and normalise, as the weights' Preprocess does)"
+            )
         if x.shape[1] != self.in_chans:
-            raise ValueError(
+            raise InputError(
                 f"{name} takes {self.in_chans} input channels; got {x.shape[1]} (shape {tuple(x.shape)})"
             )
         error = _size_error(self.spec, self.aux_logits, int(x.shape[2]), int(x.shape[3]))
         if error:
-            raise ValueError(f"{name} {error}")
+            raise InputError(f"{name} {error}")
 
     # -- forward --------------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)  # pixels scaled to [-1, 1]: keras' preprocess_input(mode="tf")
 INCEPTION_STD = (0.5, 0.5, 0.5)
+# The largest square input (pixels) anything accepts: 4096 x 4096 is 16 times a 1024 photo, and a
+# size from a flag or a file beyond it is refused before a tensor of that size is allocated.
+MAX_IMG_SIZE = 4096
 
 
 @dataclass(frozen=True)

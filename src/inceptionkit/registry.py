@@ -1,15 +1,20 @@
-"""Names, variants and the one entry point that builds a model."""
+"""Names -> specs, variants and published weight sets. Builds nothing and loads nothing.
+
+Each module in ``archs/`` defines ``VARIANTS`` (variant name -> NetSpec), ``DEFAULT_VARIANT`` and
+``WEIGHT_SETS`` (its published weight sets, :class:`~inceptionkit.weight_sets.WeightSet`). The factory
+(:mod:`inceptionkit.factory`) turns a name and weights into a model, as timm's ``_builder`` does
+with its ``_registry``.
+"""
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import ModuleType
 
-from .model import InceptionNet
+from .errors import UsageError, WeightsError
 from .spec import NetSpec
+from .weight_sets import WeightSet
 
-# Each module in archs/ defines VARIANTS (variant name -> NetSpec) and DEFAULT_VARIANT.
 ARCHS = (
     "googlenet",
     "bn_inception",
@@ -24,7 +29,7 @@ ARCHS = (
 
 def _module(name: str) -> ModuleType:
     if name not in ARCHS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(ARCHS)}")
+        raise UsageError(f"unknown model {name!r}; valid names: {', '.join(ARCHS)}")
     return importlib.import_module(f".archs.{name}", __package__)
 
 
@@ -46,45 +51,33 @@ def get_spec(name: str, variant: str | None = None) -> NetSpec:
     mod = _module(name)
     variant = variant or mod.DEFAULT_VARIANT
     if variant not in mod.VARIANTS:
-        raise ValueError(f"{name} has no variant {variant!r}; valid variants: {', '.join(mod.VARIANTS)}")
+        raise UsageError(f"{name} has no variant {variant!r}; valid variants: {', '.join(mod.VARIANTS)}")
     return mod.VARIANTS[variant]
 
 
-def create_model(
-    name: str,
-    *,
-    variant: str | None = None,
-    num_classes: int | None = None,
-    aux_logits: bool = False,
-    in_chans: int | None = None,
-    drop_rate: float | None = None,
-    weights: str | Path | None = None,
-) -> InceptionNet:
-    """Build ``name`` (optionally a named ``variant``) and, if given, load ``weights``.
+# Every published weight set, by tag, in the order of ARCHS. A plain dict: register_weight_set adds
+# mirrors and private sets (tests point tags at local files).
+WEIGHT_SETS: dict[str, WeightSet] = {ws.tag: ws for arch in ARCHS for ws in _module(arch).WEIGHT_SETS}
 
-    ``weights`` is a file (keras .h5, torchvision/timm state dict, safetensors) or the tag of a
-    published weight set (see :func:`inceptionkit.weights.list_weights`). ``num_classes=None`` means
-    the classifier of the weights (1000 classes without weights); another count keeps the loaded
-    backbone and a fresh classifier. ``in_chans=None`` means 3, or what an inceptionkit weight file
-    was trained with. ``drop_rate=None`` keeps the variant's own dropout.
-    """
-    if weights is not None:
-        from .weights import create_with_weights
 
-        return create_with_weights(
-            name,
-            weights,
-            variant=variant,
-            num_classes=num_classes,
-            aux_logits=aux_logits,
-            in_chans=in_chans,
-            drop_rate=drop_rate,
+def list_weights(arch: str | None = None) -> list[WeightSet]:
+    """Every published weight set (of ``arch`` if given)."""
+    return [ws for ws in WEIGHT_SETS.values() if arch is None or ws.arch == arch]
+
+
+def get_weight_set(tag: str) -> WeightSet:
+    if tag not in WEIGHT_SETS:
+        raise WeightsError(
+            f"{tag}: no published weights of that name (`inceptionkit weights list` shows them)"
         )
-    spec = get_spec(name, variant)
-    return InceptionNet(
-        spec,
-        num_classes=1000 if num_classes is None else num_classes,
-        in_chans=3 if in_chans is None else in_chans,
-        aux_logits=aux_logits,
-        drop_rate=drop_rate,
-    )
+    return WEIGHT_SETS[tag]
+
+
+def register_weight_set(ws: WeightSet) -> None:
+    """Add or replace a weight set (a mirror, a private set; tests point URLs at local files)."""
+    WEIGHT_SETS[ws.tag] = ws
+
+
+def default_weight_set(arch: str, variant: str) -> WeightSet | None:
+    """The first published set for ``arch`` in ``variant``: whose preprocessing a bare file gets."""
+    return next((ws for ws in list_weights(arch) if ws.variant == variant), None)

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .errors import UnknownName
+
 Pad = int | tuple[int, int] | Literal["same", "valid"]
 Pair = tuple[int, int]
 
@@ -198,7 +200,7 @@ class NetSpec:
             return alias[name]
         if name in self.node_names:
             return name
-        raise KeyError(
+        raise UnknownName(
             f"{self.arch} ({self.variant}) has no stage {name!r}; stages: {', '.join(self.node_names)}"
         )
 

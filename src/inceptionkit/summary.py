@@ -15,10 +15,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .cost import InputTooSmall, Row, min_input_size, trace
+from .errors import UsageError
 from .model import InceptionNet
 from .registry import get_spec
 from .spec import Cat, NetSpec, Residual, pair
+from .trace import InputTooSmall, Row, min_input_size, trace
 
 By = Literal["layer", "block"]
 
@@ -131,7 +132,7 @@ def summarize(
     layer where the spatial size reaches zero.
     """
     if by not in ("layer", "block"):
-        raise ValueError(f"by must be 'layer' or 'block', not {by!r}")
+        raise UsageError(f"by must be 'layer' or 'block', not {by!r}")
     if isinstance(model, InceptionNet):
         spec = model.spec
         options = dict(

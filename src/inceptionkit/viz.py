@@ -17,9 +17,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
-from .cost import Shape, Trace, output_shapes, trace_op
+from .errors import UsageError
 from .spec import LRN, Act, AdaptivePool, Cat, Conv, NetSpec, Op, Pool, Residual, SepConv, Style, pair
 from .summary import format_shape, summarize
+from .trace import Shape, Trace, output_shapes, trace_op
 
 Point = tuple[float, float]
 
@@ -379,7 +380,7 @@ def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG or SVG (by the suffix); SVG keeps its text as text, so it can be searched."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"cannot draw to {path.name}: use one of {', '.join(FORMATS)}")
+        raise UsageError(f"cannot draw to {path.name}: use one of {', '.join(FORMATS)}")
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         fig.savefig(path, dpi=110)
     return path

@@ -71,3 +71,5 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "paper"
+
+WEIGHT_SETS = ()  # no published weights

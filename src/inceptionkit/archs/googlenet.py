@@ -5,6 +5,7 @@ Each inception row reads like the table's columns:
 """
 
 from ..spec import LRN, AdaptivePool, Aux, Cat, Conv, NetSpec, Pool, Style
+from ..weight_sets import torchvision_set
 
 
 def inception(c1: int, c3: tuple[int, int], c5: tuple[int, int], proj: int, k5: int = 5) -> Cat:
@@ -110,3 +111,14 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "torchvision"
+
+# The published weight sets of this architecture (inceptionkit.weight_sets says what each field means).
+WEIGHT_SETS = (
+    torchvision_set(
+        "googlenet",
+        "https://download.pytorch.org/models/googlenet-1378be20.pth",
+        "GoogLeNet_Weights",
+        224,
+        256,
+    ),
+)

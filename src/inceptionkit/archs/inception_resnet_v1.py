@@ -65,3 +65,5 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "paper"
+
+WEIGHT_SETS = ()  # no published weights

@@ -7,6 +7,7 @@ release, and so do we.
 """
 
 from ..spec import Cat, Conv, NetSpec, Pool, Style, inception_resnet
+from ..weight_sets import keras_sets, timm_set
 
 avg3 = Pool("avg", 3, p="same")
 max3s2 = Pool("max", 3, s=2)
@@ -85,3 +86,15 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "timm"
+
+# The published weight sets of this architecture (inceptionkit.weight_sets says what each field means).
+WEIGHT_SETS = (
+    *keras_sets(
+        "inception_resnet_v2",
+        "InceptionResNetV2",
+        "e693bd0210a403b3192acc6073ad2e96",
+        "d19885ff4a710c122648d3b5c3b684e4",
+    ),
+    timm_set("inception_resnet_v2.timm_imagenet", "inception_resnet_v2.tf_in1k", 0.8975),
+    timm_set("inception_resnet_v2.timm_ens_adv_imagenet", "inception_resnet_v2.tf_ens_adv_in1k", 0.8975),
+)

@@ -48,3 +48,5 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "paper"
+
+WEIGHT_SETS = ()  # no published weights

@@ -6,6 +6,7 @@ and timm all reproduce.
 """
 
 from ..spec import AdaptivePool, Aux, Cat, Conv, NetSpec, Pool, Style
+from ..weight_sets import IMAGENET_MEAN, IMAGENET_STD, fid_set, keras_sets, timm_set, torchvision_set
 
 avg3 = Pool("avg", 3, p="same")
 max3s2 = Pool("max", 3, s=2)
@@ -162,3 +163,34 @@ VARIANTS["fid"] = NetSpec(
     "1008 classes; no dropout, no auxiliary classifier.",
 )
 DEFAULT_VARIANT = "torchvision"
+
+# The published weight sets of this architecture (inceptionkit.weight_sets says what each field means).
+WEIGHT_SETS = (
+    torchvision_set(
+        "inception_v3",
+        "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+        "Inception_V3_Weights",
+        299,
+        342,
+    ),
+    *keras_sets(
+        "inception_v3", "InceptionV3", "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63"
+    ),
+    timm_set("inception_v3.timm_tv_imagenet", "inception_v3.tv_in1k", 0.875),  # torchvision's, with aux
+    timm_set("inception_v3.timm_tf_imagenet", "inception_v3.tf_in1k", 0.875),
+    timm_set("inception_v3.timm_tf_adv_imagenet", "inception_v3.tf_adv_in1k", 0.875),
+    timm_set(
+        "inception_v3.timm_gluon_imagenet", "inception_v3.gluon_in1k", 0.875, IMAGENET_MEAN, IMAGENET_STD
+    ),
+    # the FID network (variant "fid"), as pytorch-fid and torch-fidelity publish it
+    fid_set(
+        "pytorch-fid",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        "pytorch_fid.inception.FID_WEIGHTS_URL",
+    ),
+    fid_set(
+        "torch-fidelity",
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        "torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3",
+    ),
+)

@@ -2,6 +2,7 @@
 Connections on Learning", Figures 3-9. ``V`` in the figures is ``p="valid"``."""
 
 from ..spec import Cat, Conv, NetSpec, Pool, Style
+from ..weight_sets import timm_set
 
 avg3 = Pool("avg", 3, p="same")
 max3s2 = Pool("max", 3, s=2)
@@ -84,3 +85,6 @@ VARIANTS["paper"] = VARIANTS["timm"].with_(
     variant="paper", drop_rate=0.2, notes="As timm, with the paper's dropout (keep 0.8)."
 )
 DEFAULT_VARIANT = "timm"
+
+# The published weight sets of this architecture (inceptionkit.weight_sets says what each field means).
+WEIGHT_SETS = (timm_set("inception_v4.timm_imagenet", "inception_v4.tf_in1k", 0.875),)

@@ -6,6 +6,7 @@ Each block is a residual: pre-activated separable convolutions (ReLU, SeparableC
 """
 
 from ..spec import Act, Conv, NetSpec, Pool, Residual, SepConv, Style
+from ..weight_sets import keras_sets, timm_set
 
 pool = Pool("max", 3, s=2, p="same")
 
@@ -60,3 +61,16 @@ VARIANTS = {
     ),
 }
 DEFAULT_VARIANT = "keras"
+
+# The published weight sets of this architecture (inceptionkit.weight_sets says what each field means).
+WEIGHT_SETS = (
+    *keras_sets(
+        "xception", "Xception", "0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97"
+    ),
+    timm_set(
+        "xception.timm_imagenet",
+        "legacy_xception.tf_in1k",
+        0.8975,
+        url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
+    ),
+)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..bench import ENGINES, BenchReport, benchmark, benchmark_predict, torch_threads
 from ..cli import UsageError, positive_int
-from ..registry import create_model
+from ..factory import create_model
 
 
 def int_list(text: str) -> list[int]:

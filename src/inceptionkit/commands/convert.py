@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import CommandError
+from ..cli import CommandError, non_negative_int
+from ..text import printable
 from ..weights import load_pretrained, save_native
 
 
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", help="weight-source variant (default: the one the file fits)")
     p.add_argument(
         "--num-classes",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         help="classes of the classifier (default: the file's); another count keeps a fresh one",
     )
@@ -41,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
         aux_logits=args.aux_logits,
     )
     for _, note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)
     try:
         save_native(args.output, model, model.weight_meta)
     except OSError as e:
         raise CommandError(f"cannot write {args.output}: {e.strerror or e}") from None
     n = sum(p.numel() for p in model.parameters())
     print(
-        f"wrote {args.output}: {args.model} ({model.spec.variant}), {model.num_classes} classes, "
-        f"{n:,} parameters, from {model.weight_meta.source}"
+        f"wrote {printable(args.output)}: {args.model} ({model.spec.variant}), {model.num_classes} classes, "
+        f"{n:,} parameters, from {printable(model.weight_meta.source)}"
     )
     return 0

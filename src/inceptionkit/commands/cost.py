@@ -11,8 +11,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..cli import UsageError
-from ..cost import ConvCost, conv_cost
+from ..calculator import ConvCost, conv_cost
+from ..cli import UsageError, positive_int
 from ..spec import pair
 
 
@@ -26,13 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "With --reduce, a 1x1 convolution to that many channels goes first.",
     )
     conv.add_argument("--input", required=True, metavar="HxWxC", help="input feature map, e.g. 28x28x192")
-    conv.add_argument("--filters", required=True, type=int, help="output channels")
+    conv.add_argument("--filters", required=True, type=positive_int, help="output channels")
     conv.add_argument("--kernel", required=True, metavar="K|KHxKW", help="kernel size, e.g. 5 or 1x7")
     conv.add_argument("--stride", default="1", metavar="S|SHxSW")
     conv.add_argument("--padding", default="same", metavar="same|valid|N")
-    conv.add_argument("--groups", type=int, default=1)
-    conv.add_argument("--reduce", type=int, metavar="N", help="channels of a 1x1 bottleneck in front")
-    conv.add_argument("--format", choices=("text", "json"), default="text")
+    conv.add_argument("--groups", type=positive_int, default=1)
+    conv.add_argument(
+        "--reduce", type=positive_int, metavar="N", help="channels of a 1x1 bottleneck in front"
+    )
+    # "text" is the old spelling of table: accepted, not advertised
+    fmt = lambda text: "table" if text == "text" else text  # noqa: E731
+    conv.add_argument("--format", type=fmt, choices=("table", "json"), default="table")
     conv.set_defaults(func=run_conv)
 
 
@@ -71,7 +75,7 @@ def run_conv(args: argparse.Namespace) -> int:
         reduce=args.reduce,
     )
     if args.format == "json":
-        print(json.dumps(cost.as_dict(), indent=2))
+        print(json.dumps(cost.as_dict(), indent=2, allow_nan=False))
     else:
         Console().print(render(cost))
     return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CommandError, add_model_arguments
+from ..cli import CommandError, add_model_arguments, model_name
 from ..registry import get_spec
+from ..text import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
         from .. import viz
     except ModuleNotFoundError as e:
         raise CommandError(f"drawing needs matplotlib ({e}); pip install matplotlib") from None
-    spec = get_spec(args.name, args.variant)
+    spec = get_spec(model_name(args), args.variant)
     if args.block:
-        fig = viz.block_figure(spec, args.block, args.input_size)
+        fig = viz.block_figure(spec, args.block, args.img_size)
     elif args.chart:
-        fig = viz.cost_chart(spec, args.input_size)
+        fig = viz.cost_chart(spec, args.img_size)
     else:
-        fig = viz.network_figure(spec, args.input_size)
-    print(viz.save(fig, args.output))
+        fig = viz.network_figure(spec, args.img_size)
+    print(printable(viz.save(fig, args.output)))
     return 0

@@ -19,8 +19,9 @@ from ..export import (
     quantization_data,
     quantize_int8,
 )
+from ..factory import create_model
 from ..model import InceptionNet
-from ..registry import create_model, get_spec
+from ..registry import get_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

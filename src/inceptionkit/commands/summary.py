@@ -9,7 +9,7 @@ import sys
 
 from rich.console import Console
 
-from ..cli import add_model_arguments
+from ..cli import add_model_arguments, model_name
 from ..summary import summarize
 
 
@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    s = summarize(args.name, args.variant, args.input_size, by=args.by)
+    s = summarize(model_name(args), args.variant, args.img_size, by=args.by)
     if args.format == "json":
-        print(json.dumps(s.as_dict(), indent=2))
+        print(json.dumps(s.as_dict(), indent=2, allow_nan=False))
     else:
         # a pipe gets 120 columns, not rich's 80, so that names are not folded
         piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ

@@ -9,9 +9,11 @@ import sys
 from dataclasses import asdict
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from ..preprocess import Preprocess
+from ..text import printable
 from ..weights import cache_dir, download, get_weight_set, list_weights
 from ..weights.hub import cached_path
 
@@ -46,21 +48,31 @@ def run_list(args: argparse.Namespace) -> int:
             }
             for ws in sets
         ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, allow_nan=False))
         return 0
     table = Table(title=f"published weights (cache: {cache_dir()})")
-    for col in ("tag", "variant", "checksum", "preprocessing", "cached"):
-        table.add_column(col)
-    for ws in sets:
+    # what a user copies (the tag, the checksum) is never wrapped or cut, however narrow the terminal
+    checksums = [ws.checksum or "none published" for ws in sets]
+    table.add_column("tag", no_wrap=True, min_width=max((len(ws.tag) for ws in sets), default=3))
+    table.add_column("variant")
+    table.add_column("checksum", no_wrap=True, min_width=max(map(len, checksums), default=8))
+    table.add_column("preprocessing")
+    table.add_column("cached")
+    for ws, checksum in zip(sets, checksums, strict=True):
         table.add_row(
             ws.tag,
             ws.variant,
-            ws.checksum or "none published",
+            checksum,
             _recipe(ws.preprocess),
             "yes" if cached_path(ws).is_file() else "",
         )
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ  # pipes get 140 columns, not 80
-    Console(width=140 if piped else None).print(table)
+    console = Console(width=140 if piped else None)
+    # never narrower than the table: a narrow terminal wraps the long lines, nothing is cut off
+    console.width = max(
+        console.width, Measurement.get(console, console.options.update_width(1000), table).maximum
+    )
+    console.print(table)
     return 0
 
 
@@ -72,5 +84,5 @@ def _recipe(pre: Preprocess) -> str:
 
 def run_download(args: argparse.Namespace) -> int:
     for ws in [get_weight_set(t) for t in args.tags]:  # every tag checked before the first download
-        print(f"{ws.tag}: {download(ws)}")
+        print(f"{ws.tag}: {printable(download(ws))}")
     return 0

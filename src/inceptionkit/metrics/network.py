@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import MetricError, WeightsError
+from ..factory import create_model
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
-from ..registry import create_model
 
 TAPS = {64: "pool_1", 192: "pool_2", 768: "mixed_6e", 2048: "mixed_7c"}
 DIMS = tuple(TAPS)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..registry import create_model
+from ..factory import create_model
 from .step import Stepper
 
 

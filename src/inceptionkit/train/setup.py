@@ -13,9 +13,9 @@ from torch import nn
 
 from ..data import Data
 from ..errors import ConfigError, WeightsError
+from ..factory import create_model
 from ..model import InceptionNet
 from ..preprocess import INCEPTION_MEAN, INCEPTION_STD, Preprocess
-from ..registry import create_model
 from .config import TrainConfig
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")

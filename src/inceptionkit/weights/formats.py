@@ -16,10 +16,12 @@ anything but tensors and plain containers is refused, never run.
 
 from __future__ import annotations
 
+import json
 import pickle
 import struct
 import zipfile
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -126,3 +128,33 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
     except Exception:  # safetensors raises its own error types; none of their text helps here
         raise WeightsError(f"{p}: cannot read the safetensors file (truncated or corrupt)") from None
     return tensors, meta
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], origin: object) -> None:
+    """That every tensor is floating point and finite (batch norm's step counter excepted): a file of
+    NaN, Inf, integer or complex weights would load and then compute nonsense without a word."""
+    for name, t in tensors.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        if not t.is_floating_point():
+            raise WeightsError(
+                f"{origin}: tensor {name} is {str(t.dtype).removeprefix('torch.')}, not floating point"
+            )
+        if t.device.type != "meta" and not bool(torch.isfinite(t).all()):
+            raise WeightsError(f"{origin}: tensor {name} holds non-finite values (NaN or Inf)")
+
+
+def safetensors_complete(path: str | Path) -> bool:
+    """Whether the safetensors file at ``path`` is whole: its size is exactly what its header declares
+    (8 bytes, the header, and the end of the last tensor's data)."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            size = Path(path).stat().st_size
+            if n > size - 8:
+                return False
+            header = json.loads(f.read(n))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    except (OSError, struct.error, ValueError, TypeError, KeyError, IndexError):
+        return False
+    return size == 8 + n + max(ends, default=0)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..layers import SeparableConv2d
-from ..spec import Act, Cat, Conv, NetSpec, Op, Pool, Residual, SepConv, Style
+from ..spec import LRN, Act, AdaptivePool, Cat, Conv, NetSpec, Op, Pool, Residual, SepConv, Style
 from .formats import KERAS_ARCHIVE_WEIGHTS, WeightsError
 from .mapping import SourceLeaf, describe_misfit, leaves_of, template
 
@@ -64,6 +64,11 @@ class Graph:
         self.kinds.append(kind)
         self.inputs.append(inputs)
         return len(self.kinds) - 1
+
+
+# Ops that keras.applications' Inception models never use, so no keras file can hold them: a spec
+# with one has no keras graph (GoogLeNet's LRN, torchvision's adaptive pooling).
+NO_KERAS_LAYER = (LRN, AdaptivePool)
 
 
 @singledispatch
@@ -267,11 +272,27 @@ def _read_keras3(root) -> dict[str, list[KerasLayer]]:
     return {k: [layer for _, layer in sorted(v, key=lambda t: t[0])] for k, v in by_kind.items()}
 
 
+# A .keras archive's weights are read into memory: its declared size is checked first, so that a small
+# archive cannot ask for gigabytes (a zip bomb). Inception-ResNet-v2, the largest keras file, is 215 MB;
+# float weights barely compress, so a ratio far above 1 means the content is not weights.
+MAX_ARCHIVE_WEIGHTS = 1 << 30
+MAX_COMPRESSION_RATIO = 100
+
+
 def _hdf5_source(path: str | Path) -> str | Path | io.BytesIO:
     """The HDF5 file itself, or the weights inside a keras 3 ``.keras`` zip, in memory."""
     if not zipfile.is_zipfile(path):
         return path
     with zipfile.ZipFile(path) as z:
+        info = z.getinfo(KERAS_ARCHIVE_WEIGHTS)
+        if info.file_size > MAX_ARCHIVE_WEIGHTS or info.file_size > MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise WeightsError(
+                f"{KERAS_ARCHIVE_WEIGHTS} declares {info.file_size:,} bytes uncompressed from "
+                f"{info.compress_size:,} (at most {MAX_ARCHIVE_WEIGHTS:,} bytes and {MAX_COMPRESSION_RATIO}x "
+                "are read): refused"
+            )
         return io.BytesIO(z.read(KERAS_ARCHIVE_WEIGHTS))
 
 
@@ -291,7 +312,7 @@ def read_keras(path: str | Path) -> tuple[str, list[KerasLayer] | dict[str, list
                 return "keras3", _read_keras3(root)
     except WeightsError as e:
         raise WeightsError(f"{path}: {e}") from None
-    except (OSError, KeyError, ValueError, TypeError):
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         raise WeightsError(f"{path}: cannot read the HDF5 file (truncated or corrupt)") from None
     raise WeightsError(
         f"{path}: an HDF5 file, but not a keras weight file (no layer_names attribute, no layers group)"

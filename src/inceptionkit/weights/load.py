@@ -7,7 +7,8 @@ The format comes from the file's content (:func:`~inceptionkit.weights.formats.d
 - safetensors with inceptionkit metadata: our own format;
 - other safetensors, and ``torch.save`` files: a torchvision or timm state dict, mapped by tensor
   order and shape (:mod:`.mapping`). safetensors files keep no order, so theirs is taken from the
-  implementation that named the tensors: ours, or a reference (timm, torchvision) that is installed.
+  implementation that named the tensors: ours, or a reference (timm, torchvision) whose order is
+  shipped as package data (:mod:`.refs`): neither library is needed at run time.
 
 Without a ``variant``, keras files take the ``keras`` variant and state dicts the first other
 variant (the architecture's default first) whose shapes they fit; the choice is logged.
@@ -15,11 +16,9 @@ variant (the architecture's default first) whose shapes they fit; the choice is 
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,23 @@ import torch
 
 from ..model import InceptionNet
 from ..preprocess import Preprocess, imagenet_categories
-from ..registry import default_variant, get_spec, list_models, list_variants
+from ..registry import (
+    WEIGHT_SETS,
+    default_variant,
+    default_weight_set,
+    get_spec,
+    list_models,
+    list_variants,
+    list_weights,
+)
+from ..weight_sets import WeightSet
+from .channels import adapt_channels, file_channels
 from .formats import WeightsError, check_file, detect_format, read_safetensors, read_torch
-from .hub import WEIGHT_SETS, WeightSet, default_weight_set, download, list_weights
+from .hub import download
 from .keras import keras_found, read_keras
 from .mapping import load_found, match, order_by_names, source_classes, source_leaves, template
-from .native import MAGIC, WeightMeta, meta_from_metadata
+from .native import MAGIC, WeightMeta, read_native_meta
+from .refs import reference_keys
 
 log = logging.getLogger("inceptionkit.weights")
 
@@ -47,6 +57,7 @@ class Source:
     meta: WeightMeta | None = None  # inceptionkit files carry their own
     chosen: str = ""  # why this variant, when the caller named none
     in_chans: int = 3
+    adapted: str = ""  # what was done to the first convolution for other input channels
 
 
 def resolve(name: str, weights: str | Path) -> tuple[Path, WeightSet | None]:
@@ -104,29 +115,11 @@ def _from_keras(name: str, path: Path, variant: str | None) -> Source:
     return Source(found, spec.variant, kind, chosen="" if variant else "a keras file")
 
 
-@cache
-def _reference_keys(ref: str) -> tuple[str, ...] | None:
-    """The state-dict keys, in order, of a reference implementation ("timm:name"), if installed."""
-    lib, _, model_name = ref.partition(":")
-    try:
-        module = importlib.import_module(lib)
-    except ImportError:
-        return None
-    with torch.device("meta"):
-        if lib == "torchvision":
-            model = getattr(module.models, model_name)(weights=None, aux_logits=True, init_weights=False)
-        else:
-            model = module.create_model(
-                model_name, pretrained=False, **({"aux_logits": True} if model_name == "inception_v3" else {})
-            )
-    return tuple(model.state_dict())
-
-
 def _name_orders(name: str) -> Iterator[tuple[str, ...]]:
     for v in list_variants(name):
         yield tuple(template(get_spec(name, v)).state_dict())
     for ref in dict.fromkeys(ws.reference for ws in list_weights(name) if ws.reference):
-        keys = _reference_keys(ref)
+        keys = reference_keys(ref)
         if keys is not None:
             yield keys
 
@@ -147,10 +140,9 @@ def _why_chosen(kind: str, v: str, fits: list[tuple[str, dict]]) -> str:
     return f"its published weights have the file's {source_classes(dict(fits)[v])} classes"
 
 
-def _from_state_dict(
-    name: str, path: Path, state, kind: str, variant: str | None, in_chans: int = 3
-) -> Source:
+def _from_state_dict(name: str, path: Path, state, kind: str, variant: str | None) -> Source:
     leaves = source_leaves(state)
+    in_chans = file_channels(leaves)
     candidates = [variant] if variant else _variants_for_state_dicts(name)
     first = None
     fits: list[tuple[str, dict]] = []
@@ -175,36 +167,44 @@ def _from_state_dict(
 def read_source(name: str, path: Path, variant: str | None, in_chans: int | None = None) -> Source:
     """Our tensors from the weight file at ``path``, for ``name`` in ``variant`` (or the one that fits).
 
-    ``in_chans=None``: an inceptionkit file's own input channels, 3 for every other source.
+    ``in_chans=None``: the file's own input channels; another count adapts the first convolution
+    (:mod:`.channels`), whatever the source.
     """
+    src = _read_source(name, path, variant)
+    src.in_chans, src.adapted = adapt_channels(src.found, get_spec(name, src.variant), in_chans, path)
+    return src
+
+
+def _read_source(name: str, path: Path, variant: str | None) -> Source:
     fmt = detect_format(path)
     if fmt in ("hdf5", "keras_zip"):
         return _from_keras(name, path, variant)
     if fmt == "torch":
-        return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant, in_chans or 3)
+        return _from_state_dict(name, path, read_torch(path), "PyTorch state dict", variant)
     tensors, md = read_safetensors(path)
     if md.get("format") == MAGIC:
-        if md.get("arch") != name:
+        meta = read_native_meta(path)
+        if meta.arch != name:
             raise WeightsError(
-                f"{path}: holds {md.get('arch')} ({md.get('variant')}) weights, not {name}; "
-                f"it fits {md.get('arch')} ({md.get('variant')})"
+                f"{path}: holds {meta.arch} ({meta.variant}) weights, not {name}; "
+                f"it fits {meta.arch} ({meta.variant})"
             )
-        variant = variant or md["variant"]
-        chans = in_chans or int(md.get("in_chans", 3))
-        ordered = order_by_names(tensors, [tuple(template(get_spec(name, variant), chans).state_dict())])
+        variant = variant or meta.variant
+        names = tuple(template(get_spec(name, variant), meta.in_chans).state_dict())
+        ordered = order_by_names(tensors, [names])
         if ordered is None:
             raise WeightsError(f"{path}: its tensor names are not those of {name} ({variant})")
-        src = _from_state_dict(name, path, ordered, "inceptionkit file", variant, chans)
-        src.meta = meta_from_metadata(md)
+        src = _from_state_dict(name, path, ordered, "inceptionkit file", variant)
+        src.meta = meta.weights
         return src
     ordered = order_by_names(tensors, _name_orders(name))
     if ordered is None:
         raise WeightsError(
             f"{path}: a safetensors file keeps no tensor order, and its tensor names are not those of "
-            f"{name} in inceptionkit or of an installed reference (timm, torchvision); "
+            f"{name} in inceptionkit or of a known reference (timm, torchvision); "
             "save it with torch.save instead"
         )
-    return _from_state_dict(name, path, ordered, "safetensors state dict", variant, in_chans or 3)
+    return _from_state_dict(name, path, ordered, "safetensors state dict", variant)
 
 
 def _meta(
@@ -213,13 +213,23 @@ def _meta(
     if src.meta is not None:
         meta = src.meta
         meta.classes = meta.classes if head_loaded else None
+        meta.preprocess = for_channels(meta.preprocess, model.in_chans)
         return meta
     ws_for_recipe = ws or default_weight_set(model.spec.arch, src.variant)
     preprocess = ws_for_recipe.preprocess if ws_for_recipe else Preprocess(size=model.spec.default_size)
     # a published set names its classes; a bare file with 1000 classes is taken for ImageNet-1k
     labels = ws.classes if ws else imagenet_categories() if model.num_classes == 1000 else None
     classes = labels if head_loaded else None
+    preprocess = for_channels(preprocess, model.in_chans)
     return WeightMeta(preprocess, classes, source=f"{src.kind} {path}", tag=ws.tag if ws else None)
+
+
+def for_channels(pre: Preprocess, in_chans: int) -> Preprocess:
+    """A colour recipe for a model adapted to one (grey) input channel: grey images, the mean of the
+    colours' mean and std (any other count keeps the recipe: images have 1 or 3 channels)."""
+    if in_chans != 1 or pre.channels == 1:
+        return pre
+    return replace(pre, channels=1, mean=(sum(pre.mean) / 3,), std=(sum(pre.std) / 3,))
 
 
 def load_pretrained(
@@ -240,6 +250,7 @@ def load_pretrained(
     path, ws = resolve(name, weights)
     src = read_source(name, path, variant or (ws.variant if ws else None), in_chans)
     notes = [(logging.INFO, f"variant {src.variant} (chosen: {src.chosen})")] if src.chosen else []
+    notes += [(logging.INFO, src.adapted)] if src.adapted else []
     file_classes = source_classes(src.found)
     n = (file_classes or 1000) if num_classes is None else num_classes
     model = InceptionNet(

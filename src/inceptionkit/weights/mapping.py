@@ -24,7 +24,7 @@ import torch
 
 from ..model import InceptionNet
 from ..spec import NetSpec
-from .formats import WeightsError
+from .formats import WeightsError, check_finite
 
 Shape = tuple[int, ...]
 SKIP = "num_batches_tracked"
@@ -232,6 +232,7 @@ def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: s
     The classifier is kept fresh when the source has none or one for another class count; auxiliary
     heads likewise. Every backbone tensor must be found.
     """
+    check_finite(found, origin)
     notes: list[tuple[int, str]] = []
     n = model.num_classes
     classes = source_classes(found)

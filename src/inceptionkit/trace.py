@@ -1,4 +1,4 @@
-"""Analytic costs, computed from the spec without running anything.
+"""The shape and cost engine: shapes, parameters and multiplications from a spec, without running anything.
 
 Every row is one layer in keras' sense (a convolution, a batch norm, an activation, a pooling, a
 concatenation, ...), with its output shape, parameters and multiplications. Multiplications follow
@@ -20,7 +20,6 @@ from .spec import (
     Conv,
     NetSpec,
     Op,
-    Pad,
     Pool,
     Residual,
     SepConv,
@@ -289,122 +288,8 @@ def min_input_size(spec: NetSpec, aux_logits: bool = False) -> int:
 
     lo, hi = 1, 4096
     if not fits(hi):
-        raise ValueError(f"{spec.arch}: no input size up to {hi} fits")
+        raise InputError(f"{spec.arch}: no input size up to {hi} fits")
     while lo < hi:  # every output size is non-decreasing in the input size, so fitting is monotone
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
     return lo
-
-
-# ---------------------------------------------------------------------------------------------
-# The bottleneck calculator: one convolution, optionally behind a 1x1 reduction
-# ---------------------------------------------------------------------------------------------
-
-HWC = tuple[int, int, int]  # (H, W, C): how the seed and the papers write a feature map
-
-
-@dataclass(frozen=True)
-class ConvStage:
-    """One convolution of :func:`conv_cost`, with shapes written (H, W, C)."""
-
-    name: str
-    op: Conv
-    input_hwc: HWC
-    output_hwc: HWC
-    macs: int
-    weights: int
-
-    def as_dict(self) -> dict:
-        kh, kw = pair(self.op.k)
-        return {
-            "name": self.name,
-            "kernel": [kh, kw],
-            "filters": self.op.out,
-            "input": list(self.input_hwc),
-            "output": list(self.output_hwc),
-            "macs": self.macs,
-            "weights": self.weights,
-        }
-
-
-@dataclass(frozen=True)
-class ConvCost:
-    """The stages of a convolution (a 1x1 ``reduce`` stage first, if any) and what they cost.
-
-    ``direct_macs`` is the cost of the same convolution applied to the input without the reduction.
-    """
-
-    stages: tuple[ConvStage, ...]
-    direct_macs: int
-
-    @property
-    def macs(self) -> int:
-        return sum(s.macs for s in self.stages)
-
-    @property
-    def weights(self) -> int:
-        return sum(s.weights for s in self.stages)
-
-    @property
-    def ratio(self) -> float:
-        """How many times fewer multiplications than the direct convolution."""
-        return self.direct_macs / self.macs
-
-    def as_dict(self) -> dict:
-        return {
-            "input": list(self.stages[0].input_hwc),
-            "output": list(self.stages[-1].output_hwc),
-            "direct_macs": self.direct_macs,
-            "stages": [s.as_dict() for s in self.stages],
-            "macs": self.macs,
-            "weights": self.weights,
-            "ratio": self.ratio,
-        }
-
-
-def conv_cost(
-    input_hwc: HWC,
-    filters: int,
-    kernel: int | tuple[int, int],
-    *,
-    stride: int | tuple[int, int] = 1,
-    padding: Pad = "same",
-    groups: int = 1,
-    reduce: int | None = None,
-) -> ConvCost:
-    """Multiplications of a convolution on an (H, W, C) input, with the seed's formula.
-
-    ``reduce=n`` puts a 1x1 convolution to ``n`` channels in front (the bottleneck):
-    ``conv_cost((28, 28, 192), 32, 5, reduce=16)`` costs 12,443,648 multiplications where the
-    direct 5x5 convolution costs 120,422,400.
-    """
-    h, w, c = input_hwc
-    if min(h, w, c, filters) <= 0 or (reduce is not None and reduce <= 0):
-        raise ValueError(f"sizes must be positive: input {h}x{w}x{c}, filters {filters}, reduce {reduce}")
-    main = Conv(filters, kernel, stride, padding, act=False, norm=False, bias=False, groups=groups)
-    direct = _trace_convs((("conv", main),), (c, h, w))
-    if reduce is None:
-        return ConvCost(direct, direct[0].macs)
-    reduction = Conv(reduce, 1, act=False, norm=False, bias=False)
-    return ConvCost(_trace_convs((("reduce", reduction), ("conv", main)), (c, h, w)), direct[0].macs)
-
-
-def _trace_convs(convs: tuple[tuple[str, Conv], ...], shape: Shape) -> tuple[ConvStage, ...]:
-    stages = []
-    for name, op in convs:
-        if shape[0] % op.groups or op.out % op.groups:
-            raise ValueError(
-                f"{name}: {shape[0]} input and {op.out} output channels "
-                f"are not both divisible by groups={op.groups}"
-            )
-        t = Trace()
-        out = trace_op(op, shape, Style(norm=None), name, t)
-        (row,) = t.rows
-        stages.append(ConvStage(name, op, _hwc(shape), _hwc(out), row.macs, row.weights))
-        shape = out
-    return tuple(stages)
-
-
-def _hwc(shape: Shape) -> HWC:
-    c, h, w = shape
-    return h, w, c

@@ -35,9 +35,10 @@ from .data import Samples, limit, load_digits
 from .errors import ExportError
 from .fileio import atomic_write
 from .images import ImageError, find_images, load_image
+from .meta import MAGIC, ModelMeta, WeightMeta
 from .model import InceptionNet
 from .preprocess import Preprocess
-from .weights.native import MAGIC, WeightMeta, classes_to_text, meta_from_metadata
+from .weights.native import meta_from_metadata
 
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # max |onnx - torch| / max |torch| an export may differ by
@@ -71,17 +72,12 @@ def export_size(model: InceptionNet, input_size: int | None = None) -> int:
 
 
 def _metadata(model: InceptionNet, meta: WeightMeta, size: int) -> dict[str, str]:
-    return {
-        "format": MAGIC,
-        "arch": model.spec.arch,
-        "variant": model.spec.variant,
-        "input_size": str(size),
-        "in_chans": str(model.in_chans),
-        "num_classes": str(model.num_classes),
-        "preprocess": dataclasses.replace(meta.preprocess, size=size).to_json(),
-        "classes": classes_to_text(meta.classes),
-        "source": meta.source + (f" ({meta.tag})" if meta.tag else ""),
-    }
+    onnx_meta = WeightMeta(
+        dataclasses.replace(meta.preprocess, size=size),
+        meta.classes,
+        meta.source + (f" ({meta.tag})" if meta.tag else ""),
+    )
+    return ModelMeta.of(model, onnx_meta).to_metadata(input_size=size)
 
 
 def export_onnx(
@@ -238,7 +234,7 @@ class OnnxRunner:
         )
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         ours = self.metadata.get("format") == MAGIC
-        self.weight_meta: WeightMeta | None = meta_from_metadata(self.metadata) if ours else None
+        self.weight_meta: WeightMeta | None = meta_from_metadata(self.metadata, path) if ours else None
         self.arch: str | None = self.metadata.get("arch") if ours else None
         self.variant: str | None = self.metadata.get("variant") if ours else None
 

@@ -13,6 +13,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ..preprocess import Preprocess
+from ..registry import get_spec
 from ..text import printable
 from ..weights import cache_dir, download, get_weight_set, list_weights
 from ..weights.hub import cached_path
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        get_spec(args.model)  # an unknown name is a usage error, not an empty list
     sets = list_weights(args.model)
     if args.format == "json":
         rows = [

@@ -195,3 +195,17 @@ def test_keras_preprocessing_is_keras(tmp_path):
     theirs = keras.applications.inception_v3.preprocess_input(keras.utils.img_to_array(img))
     ours = recipe.transform()(Image.open(path))
     assert float((ours.permute(1, 2, 0) - torch.from_numpy(np.asarray(theirs))).abs().max()) <= 1e-5
+
+
+def test_keras_file_adapts_to_other_input_channels_as_timm(keras_ref):
+    """Issue 10 item 7: in_chans other than 3 adapts keras' first convolution by timm's rule, as for
+    every other source (it used to be ignored for keras files)."""
+    from timm.models._manipulate import adapt_input_conv
+
+    first = next(layer for layer in keras_ref["model"].layers if layer.weights)
+    kernel = torch.from_numpy(keras.ops.convert_to_numpy(first.weights[0])).permute(3, 2, 0, 1)
+    for chans in (1, 4):
+        model = create_model(keras_ref["arch"], weights=keras_ref["files"]["legacy"], in_chans=chans)
+        key = next(k for k, t in model.state_dict().items() if t.dim() == 4)
+        assert model.in_chans == chans
+        assert torch.equal(model.state_dict()[key], adapt_input_conv(chans, kernel))

@@ -58,7 +58,7 @@ class Preprocess:
         return (x - mean) / std
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps(asdict(self), allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> Preprocess:

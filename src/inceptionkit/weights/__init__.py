@@ -14,9 +14,10 @@ from .hub import (
     register_weight_set,
 )
 from .load import create_with_weights, load_pretrained
-from .native import WeightMeta, load_native, read_native_metadata, save_native
+from .native import ModelMeta, WeightMeta, load_native, read_native_meta, read_native_metadata, save_native
 
 __all__ = [
+    "ModelMeta",
     "WeightMeta",
     "WeightSet",
     "WeightsError",
@@ -28,6 +29,7 @@ __all__ = [
     "list_weights",
     "load_native",
     "load_pretrained",
+    "read_native_meta",
     "read_native_metadata",
     "register_weight_set",
     "save_native",

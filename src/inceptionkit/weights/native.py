@@ -22,6 +22,7 @@ from .formats import check_file, check_finite
 
 __all__ = [
     "MAGIC",
+    "ModelMeta",
     "WeightMeta",
     "classes_to_text",
     "load_native",

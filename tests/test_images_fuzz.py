@@ -156,6 +156,7 @@ def _fuzz(folder: str) -> dict:
     return {"counts": counts, "bad": bad, "skipped": data.skipped, "kept": len(kept)}
 
 
+@pytest.mark.subprocess
 def test_decoders_give_an_image_or_an_image_error(tmp_path):
     cases = mutations()
     assert len(cases) == 11 * CASES_PER_FORMAT + 40

@@ -38,7 +38,6 @@ from inceptionkit.preprocess import Preprocess
 from inceptionkit.weights import WeightMeta, save_native
 
 TESTS = Path(__file__).parent
-pytestmark = pytest.mark.usefixtures("one_thread")
 GREY = Preprocess(size=28, crop_pct=None, channels=1, mean=(0.5,), std=(0.5,))
 CROPPED = Preprocess(size=24, crop_pct=0.875, interpolation="bicubic")
 
@@ -215,6 +214,7 @@ def run_in_child(function: str, *args: str, timeout: float = 180) -> dict:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.subprocess
 def test_fifos_and_parent_links_never_hang_or_duplicate(tmp_path):
     real = hostile_folder(tmp_path / "data")
     every = real["zero"] + real["one"]

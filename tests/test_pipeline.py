@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -395,3 +396,13 @@ def test_file_names_with_control_characters_never_reach_the_terminal(tmp_path, c
     data = load_folder(tmp_path / "data")
     assert data.skipped_examples == (display_path(tmp_path / "data" / "zero" / evil),)
     assert "\x1b" not in data.skipped_examples[0]
+
+
+def test_the_threaded_scan_leaves_the_warning_filters_alone(tmp_path):
+    # warnings.catch_warnings() inside decoding threads would restore the process-wide filters in a
+    # racy order, leaving "ignore everything" behind for the rest of the run
+    make_folder(tmp_path, {"zero": 60, "one": 60}, size=8)
+    before = list(warnings.filters)
+    for _ in range(3):
+        load_folder(tmp_path, workers=8)
+        assert list(warnings.filters) == before

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -138,7 +139,8 @@ def _scan(class_dirs: list[Path], workers: int) -> _Scan:
             found.append(s)
         elif s.folder is not None:  # not the folder with no images at all: that one is checked below
             bad.append((s.path, s.error))
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, workers)) as pool, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # damaged files' warnings: they are counted and named instead
         problems = list(pool.map(_problem, [s.path for s in found]))
     for s, problem in zip(found, problems, strict=True):
         if problem is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import os
 import stat
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -222,10 +223,7 @@ def _decoding(path: str | os.PathLike, max_pixels: int | None) -> Iterator[Image
     """The opened, size-checked image; any failure inside becomes this file's :class:`ImageError`."""
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
-        with _open_regular(Path(path)) as f, warnings.catch_warnings():
-            # sizes are checked below against our own limit, and a damaged file either decodes or
-            # fails here: PIL's warnings (bomb, corrupt EXIF) would only be noise
-            warnings.simplefilter("ignore")
+        with _open_regular(Path(path)) as f, _quiet():
             with Image.open(f) as img:
                 _check_size(*img.size, limit)
                 yield img
@@ -241,6 +239,20 @@ def _decoding(path: str | os.PathLike, max_pixels: int | None) -> Iterator[Image
         raise ImageError("not enough memory to decode it") from None
     except Exception as e:  # any decoder failure is this file's error, not the run's
         raise ImageError(f"cannot decode: {_describe(e)}") from None
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """PIL's warnings silenced: sizes are checked against our own limit, and a damaged file either
+    decodes or fails here, so its warnings (bomb, corrupt EXIF) would only be noise. The warning
+    filters are process-wide: only the main thread may change them (a thread pool's caller may
+    silence them around the pool, as the training scan does)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _open_regular(path: Path) -> BinaryIO:

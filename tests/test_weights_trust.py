@@ -97,6 +97,13 @@ def test_in_chans_adapts_the_first_convolution_as_timm(tmp_path, chans):
     assert torch.equal(grey.state_dict()[key], adapt_input_conv(chans, load_native(native).state_dict()[key]))
     if chans == 1:
         assert grey.weight_meta.preprocess.channels == 1 and len(grey.weight_meta.preprocess.mean) == 1
+    # the command line: convert --in-chans writes the adapted model, its metadata says so
+    out = tmp_path / "adapted.safetensors"
+    assert (
+        main(["convert", str(native), "--model", "inception_small", "--in-chans", str(chans), "-o", str(out)])
+        == 0
+    )
+    assert torch.equal(load_native(out).state_dict()[key], grey.state_dict()[key])
 
 
 def test_in_chans_of_a_one_channel_file_cannot_grow(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import CommandError, non_negative_int
+from ..cli import CommandError, non_negative_int, positive_int
 from ..text import printable
 from ..weights import load_pretrained, save_native
 
@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="classes of the classifier (default: the file's); another count keeps a fresh one",
     )
+    p.add_argument(
+        "--in-chans",
+        type=positive_int,
+        metavar="N",
+        help="input channels (default: the file's); another count adapts the first convolution as timm does",
+    )
     p.add_argument("--aux-logits", action="store_true", help="keep the auxiliary classifiers")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the .safetensors file to write")
     p.set_defaults(func=run)
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant,
         num_classes=args.num_classes,
         aux_logits=args.aux_logits,
+        in_chans=args.in_chans,
     )
     for _, note in notes:
         print(f"note: {printable(note)}", file=sys.stderr)

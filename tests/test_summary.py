@@ -185,7 +185,7 @@ def test_cli_json(capsys) -> None:
 def test_cli_json_by_block(capsys) -> None:
     assert main(["summary", "googlenet", "--variant", "paper", "--by", "block", "--format", "json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
-    assert rows["inception_3a"]["output_shape"] == [256, 28, 28]  # JSON shapes are (C, H, W)
+    assert rows["inception_3a"]["output_shape"] == [28, 28, 256]  # shapes are H, W, C in every output
     assert (rows["inception_3a"]["weights"], rows["inception_3a"]["macs"]) == (163_328, 128_049_152)
 
 

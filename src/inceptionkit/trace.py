@@ -56,11 +56,13 @@ class Row:
         return self.params - self.trainable
 
     def as_dict(self) -> dict:
+        """The row for JSON output; the shape is [H, W, C], as every command prints shapes."""
+        c, h, w = self.output_shape
         return {
             "name": self.name,
             "type": self.type,
             "block": self.block,
-            "output_shape": list(self.output_shape),
+            "output_shape": [h, w, c],
             "params": self.params,
             "trainable_params": self.trainable,
             "non_trainable_params": self.non_trainable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -255,8 +256,12 @@ def test_sync_batchnorm_keeps_names_and_numbers():
 def test_benchmark_training_reports_both_loops():
     r = benchmark_training("inception_small", batch_size=4, steps=2, img_size=16)
     assert (r["model"], r["batch_size"], r["img_size"], r["device"]) == ("inception_small", 4, 16, "cpu")
-    assert r["ours_img_s"] > 0 and r["plain_img_s"] > 0 and r["ours_amp_img_s"] > 0
-    assert r["speedup"] == pytest.approx(r["ours_img_s"] / r["plain_img_s"])
+    assert set(r["losses"]) == {"plain", "ours", "ours_amp"}
+    # after three steps on the same batch with the same dropout, inceptionkit's step (channels_last,
+    # its loss and checks) has trained exactly as the plain loop; bfloat16 autocast close to it
+    assert r["losses"]["ours"] == pytest.approx(r["losses"]["plain"], rel=1e-4)
+    assert r["losses"]["ours_amp"] == pytest.approx(r["losses"]["plain"], rel=5e-2)
+    assert r["losses"]["plain"] < 0.9 * math.log(1000)  # it learned the batch (chance: ln 1000)
 
 
 def grey_checkpoint(tmp_path):

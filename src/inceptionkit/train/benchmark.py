@@ -29,7 +29,8 @@ def benchmark_training(
     "ours_amp" adds what ``--amp`` asks for there, bfloat16 autocast (fast where the CPU has
     bfloat16 instructions, slow where it has not). The variants take turns step by step, so all see
     the same machine load; each gets one warm-up step, then the medians of ``steps`` timed steps are
-    compared (``speedup`` = ours / plain).
+    compared (``speedup`` = ours / plain). ``losses`` holds each loop's loss at its last step: the
+    loops see the same batch and the same dropout, so they train alike.
     """
     dev = torch.device(device)
     torch.manual_seed(0)
@@ -41,10 +42,12 @@ def benchmark_training(
     plain = copy.deepcopy(base).to(dev).train()
     plain_opt = torch.optim.SGD(plain.parameters(), lr=0.01, momentum=0.9)
 
-    def plain_step() -> None:
+    def plain_step() -> torch.Tensor:
         plain_opt.zero_grad()
-        F.cross_entropy(plain(x.to(dev)), y.to(dev)).backward()
+        loss = F.cross_entropy(plain(x.to(dev)), y.to(dev))
+        loss.backward()
         plain_opt.step()
+        return loss.detach()
 
     def our_step(amp: bool) -> Callable[[], object]:
         net = copy.deepcopy(base).to(dev, memory_format=torch.channels_last).train()
@@ -61,25 +64,28 @@ def benchmark_training(
             label_smoothing=0.0,
             aux_weights=[],
         )
-        return lambda: stepper(x, y)
+        return lambda: stepper(x, y)[0]
 
     variants = {"plain": plain_step, "ours": our_step(dev.type == "cuda")}
     if dev.type == "cpu":
         variants["ours_amp"] = our_step(True)
 
-    def timed(fn: Callable[[], object]) -> float:
+    def timed(fn: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t = time.perf_counter()
-        fn()
+        loss = fn()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, loss
 
     times: dict[str, list[float]] = {k: [] for k in variants}
+    losses: dict[str, float] = {}
     for i in range(steps + 1):
         for k, fn in variants.items():
-            t = timed(fn)
+            torch.manual_seed(i)  # the same dropout in every loop: the same training
+            t, loss = timed(fn)
+            losses[k] = float(loss)
             if i:  # the first step of each warms up kernels and caches
                 times[k].append(t)
     ips = {k: batch_size / statistics.median(v) for k, v in times.items()}
@@ -88,4 +94,5 @@ def benchmark_training(
     out["speedup"] = ips["ours"] / ips["plain"]
     if "ours_amp" in ips:
         out["amp_speedup"] = ips["ours_amp"] / ips["plain"]
+    out["losses"] = losses  # of the last step: the loops train alike (bfloat16 rounding aside)
     return out

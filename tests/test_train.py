@@ -32,7 +32,7 @@ from inceptionkit.train import (
     train,
 )
 from inceptionkit.train.dist import sync_batchnorm
-from inceptionkit.train.setup import adapt_conv_weight, build_model
+from inceptionkit.train.setup import build_model
 from inceptionkit.weights.native import WeightMeta, load_native, save_native
 
 TINY = dict(img_size=8, epochs=1, max_train_images=128, batch_size=32, device="cpu", progress=False)
@@ -333,11 +333,3 @@ def test_fine_tuning_grey_weights_on_grey_images_needs_no_choice(tmp_path):
     cfg = TrainConfig(data=str(tmp_path / "scans"), weights=str(path), epochs=1, batch_size=4, val_split=0.25)
     result = train(replace(cfg, device="cpu", progress=False, run_dir=str(tmp_path / "run")), verbose=False)
     assert result.model.in_chans == 1
-
-
-def test_adapt_conv_weight_is_timms_rule():
-    from timm.models import adapt_input_conv
-
-    w = torch.randn(8, 3, 3, 3)
-    for chans in (1, 2, 4, 7):
-        torch.testing.assert_close(adapt_conv_weight(w, chans), adapt_input_conv(chans, w), rtol=0, atol=0)

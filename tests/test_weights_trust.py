@@ -79,7 +79,7 @@ def test_bad_tensors_are_refused_naming_the_tensor(tmp_path, value, why, capsys)
 # -- item 7: in_chans other than the file's ------------------------------------------------------
 
 
-@pytest.mark.parametrize("chans", [1, 2, 5])
+@pytest.mark.parametrize("chans", [1, 2, 4, 7])
 def test_in_chans_adapts_the_first_convolution_as_timm(tmp_path, chans):
     from timm.models._manipulate import adapt_input_conv
 
@@ -106,12 +106,16 @@ def test_in_chans_adapts_the_first_convolution_as_timm(tmp_path, chans):
     assert torch.equal(load_native(out).state_dict()[key], grey.state_dict()[key])
 
 
-def test_in_chans_of_a_one_channel_file_cannot_grow(tmp_path):
+def test_in_chans_of_a_one_channel_file_grows_by_the_same_rule(tmp_path):
     path = save_small(tmp_path / "grey.safetensors", channels=1)
-    with pytest.raises(WeightsError) as e:
-        ik.create_model("inception_small", weights=path, in_chans=3)
-    assert "takes 1 input channels" in one_line(e) and "in_chans=1" in str(e.value)
-    assert ik.create_model("inception_small", weights=path).in_chans == 1  # its own count, no adaptation
+    grey = ik.create_model("inception_small", weights=path).eval()
+    colour = ik.create_model("inception_small", weights=path, in_chans=3).eval()
+    assert colour.in_chans == 3
+    # a grey image given as R = G = B gets the grey model's answer
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(colour(x.expand(-1, 3, -1, -1)), grey(x), rtol=1e-5, atol=1e-6)
+    assert grey.in_chans == 1  # its own count, no adaptation
 
 
 # -- item 8: downloads -------------------------------------------------------------------------

@@ -3,12 +3,10 @@ the classes found, the first convolution adapted to other input channels as timm
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import replace
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..data import Data
@@ -16,23 +14,10 @@ from ..errors import ConfigError, WeightsError
 from ..factory import create_model
 from ..model import InceptionNet
 from ..preprocess import INCEPTION_MEAN, INCEPTION_STD, Preprocess
+from ..weights.channels import adapt_input_conv
 from .config import TrainConfig
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-
-
-def adapt_conv_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """A first convolution's weights (O, I, kH, kW) for ``in_chans`` inputs, timm's rule
-    (``timm.models.adapt_input_conv``): one channel sums the I; more repeat them, scaled by I/in_chans."""
-    base = weight.shape[1]
-    if in_chans == base:
-        return weight
-    w = weight.float()
-    if in_chans == 1:
-        w = w.sum(dim=1, keepdim=True)
-    else:
-        w = w.repeat(1, math.ceil(in_chans / base), 1, 1)[:, :in_chans] * (base / in_chans)
-    return w.to(weight.dtype)
 
 
 def _channels(values: tuple[float, ...], n: int) -> tuple[float, ...]:
@@ -47,7 +32,7 @@ def adapt_in_chans(net: InceptionNet, in_chans: int, drop_rate: float | None) ->
     """``net`` (with its ``weight_meta``) taking ``in_chans`` input channels."""
     first = next(name for name, m in net.named_modules() if isinstance(m, nn.Conv2d))
     state = net.state_dict()
-    state[f"{first}.weight"] = adapt_conv_weight(state[f"{first}.weight"], in_chans)
+    state[f"{first}.weight"] = adapt_input_conv(in_chans, state[f"{first}.weight"])
     out = create_model(
         net.spec.arch,
         variant=net.spec.variant,

@@ -1,9 +1,11 @@
 """Input channels other than the file's: the first convolution adapted as timm's ``adapt_input_conv``.
 
-One rule for every source (keras, torchvision, timm, inceptionkit files): 3 -> 1 channel sums the
-filters over the colours (a grey image is R = G = B, so the response is unchanged); 3 -> N channels
-repeats the colours cyclically and scales by 3 / N (the response to a constant input is unchanged).
-Anything else (a 1-channel file to 3 channels, 4 -> 5 ...) has no rule and is refused.
+One rule for every source (keras, torchvision, timm, inceptionkit files) and for fine-tuning:
+I -> 1 channel sums the filters over the channels (a grey image is R = G = B, so the response is
+unchanged); I -> N channels repeats the file's channels cyclically and scales by I / N (the response
+to an input whose channels are equal is unchanged). For 3-channel files this is exactly timm's
+``adapt_input_conv``; timm refuses other files, we apply the same rule to them (a 1-channel digits
+model grows to colour: each colour gets a third of the grey filter).
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ import torch
 
 from ..errors import UsageError
 from ..spec import NetSpec
-from .formats import WeightsError
 from .mapping import SourceLeaf, template
 
 
 def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` (O, I, kh, kw) for ``in_chans`` inputs, computed as timm's ``adapt_input_conv``."""
+    """``weight`` (O, I, kh, kw) for ``in_chans`` inputs: timm's ``adapt_input_conv`` (for I = 3, the
+    same numbers), generalised to any I as the module docstring says."""
     dtype, w = weight.dtype, weight.float()
     o, i, kh, kw = w.shape
     if in_chans == 1:
         w = w.reshape(o, i // 3, 3, kh, kw).sum(dim=2) if i > 3 and i % 3 == 0 else w.sum(dim=1, keepdim=True)
     elif in_chans != i:
-        repeat = math.ceil(in_chans / 3)
-        w = w.repeat(1, repeat, 1, 1)[:, :in_chans] * (3 / float(in_chans))
+        w = w.repeat(1, math.ceil(in_chans / i), 1, 1)[:, :in_chans] * (i / float(in_chans))
     return w.to(dtype)
 
 
@@ -51,11 +52,6 @@ def adapt_channels(
     have = int(found[key].shape[1])
     if in_chans is None or in_chans == have:
         return have, ""
-    if have != 3:
-        raise WeightsError(
-            f"{origin}: takes {have} input channels; only 3-channel weights can be adapted to "
-            f"in_chans={in_chans} (as timm's adapt_input_conv): use in_chans={have}"
-        )
     found[key] = adapt_input_conv(in_chans, found[key])
     return (
         in_chans,

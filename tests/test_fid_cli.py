@@ -224,3 +224,21 @@ def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys):
     for mode in ("pytorch-fid", "torch-fidelity", "clean"):
         r = fid_json(capsys, mixed, data[1], "--weights", data[2], "--dims", "64", "--mode", mode)
         assert r["settings"]["images"][str(mixed)] == 3 and r["frechet_inception_distance"] > 0
+
+
+def test_two_statistics_files_need_no_network(data, tmp_path, weights_cache, capsys):
+    """Nothing to compute from images: no weights are loaded (nor downloaded: here they cannot be)."""
+    from dataclasses import replace
+
+    a, b, w = data
+    for name, folder in (("a.npz", a), ("b.npz", b)):
+        fid(capsys, "stats", folder, "-o", tmp_path / name, "--weights", w, "--dims", "64", "--workers", "0")
+    ws = get_weight_set("inception_v3.pytorch_fid")
+    register_weight_set(replace(ws, url="http://127.0.0.1:9/pt_inception-2015-12-05-6726825d.pth"))
+    r = fid_json(capsys, tmp_path / "a.npz", tmp_path / "b.npz", "--dims", "64")
+    direct = fid_json(capsys, a, b, "--weights", w, "--dims", "64")
+    assert r["frechet_inception_distance"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-9)
+    assert r["settings"]["weights"] is None and r["settings"]["images"] == {
+        str(tmp_path / "a.npz"): 6,
+        str(tmp_path / "b.npz"): 6,
+    }

@@ -84,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
     s, m = result.settings, result.metrics
+    w = s["weights"]
     print(
-        f"mode {s['mode']}, {s['dims']} dims, weights {s['weights']['file']} (sha256 {s['weights']['sha256'][:12]})"
+        f"mode {s['mode']}, {s['dims']} dims"
+        + (f", weights {w['file']} (sha256 {w['sha256'][:12]})" if w else "")
     )
     print("; ".join(f"{k}: {v} images" for k, v in s["images"].items()))
     if args.kid:

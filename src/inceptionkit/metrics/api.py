@@ -7,7 +7,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -165,61 +165,53 @@ def calculate_metrics(
     _check_mode(mode, dims)
     dev = parse_device(str(device) if device is not None else None)
     world = join(dev)
-    a = _input(input1, "input 1", mode, dims)
-    b = _input(input2, "input 2", mode, dims) if input2 is not None else None
-    if (fid or kid) and b is None:
-        raise MetricError("FID and KID compare two inputs; only one was given")
-    if isc and a.stats is not None:
-        raise MetricError(f"{a.label}: the Inception Score needs images, not a statistics file")
-    if kid and (a.stats is not None or (b is not None and b.stats is not None)):
-        raise MetricError(
-            f"{a.label if a.stats else b.label}: KID needs images (their features), not statistics"
-        )
-    net = network or Network.load(weights, mode)
-    runner = Runner(
-        FIDFeatures(net.model, dims, logits=isc).to(dev), mode, dev, world, batch_size, workers, progress, kid
-    )
-    fa = _run(a, _with(runner, logits=isc), skip_bad) if a.stats is None else None
-    fb = _run(b, _with(runner, logits=False), skip_bad) if b is not None and b.stats is None else None
+    a, b = _inputs(input1, input2, mode, dims, fid or kid, kid, isc)
+    fa = fb = None
+    if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
+        network = network or Network.load(weights, mode)
+        net = FIDFeatures(network.model, dims, logits=isc).to(dev)
+        runner = Runner(net, mode, dev, world, batch_size, workers, progress, keep_features=kid)
+        fa = _run(a, replace(runner, keep_logits=isc), skip_bad) if a.stats is None else None
+        fb = _run(b, runner, skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
+    settings: dict = {"mode": mode, "dims": dims}
     if isc:
         metrics["inception_score_mean"], metrics["inception_score_std"] = inception_score(
             fa.logits, isc_splits
         )
-    counts = {}
-    if b is not None:
-        sa = a.stats or fa.moments.statistics(mode, a.label)
-        sb = b.stats or fb.moments.statistics(mode, b.label)
-        counts = {a.label: sa.count, b.label: sb.count}
-        if kid:
-            size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
-            mean, std = kernel_inception_distance(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
-            metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
-            kid_subset_size = size
-        if fid:
-            method = "eigvals" if mode == "torch-fidelity" else "sqrtm"
-            metrics["frechet_inception_distance"] = frechet_distance(sa, sb, method)
-    else:
-        counts = {a.label: fa.moments.count}
-    settings = {
-        "mode": mode,
-        "dims": dims,
-        "images": counts,
-        "skipped": {i.label: len(f.bad) for i, f in ((a, fa), (b, fb)) if f is not None and f.bad},
-        "weights": {"file": net.file, "sha256": net.sha256},
-        "processes": world.size,
-    }
+        settings["isc_splits"] = isc_splits
+    sa = a.stats or fa.moments.statistics(mode, a.label)
+    sb = (b.stats or fb.moments.statistics(mode, b.label)) if b is not None else None
     if kid:
-        settings.update(kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, kid_kernel="poly degree 3")
-    if isc:
-        settings.update(isc_splits=isc_splits)
+        size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
+        mean, std = kernel_inception_distance(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
+        metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
+        settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")
+    if fid:
+        method = "eigvals" if mode == "torch-fidelity" else "sqrtm"
+        metrics["frechet_inception_distance"] = frechet_distance(sa, sb, method)
+    settings.update(
+        images={s.source: s.count for s in (sa, sb) if s is not None},
+        skipped={x.source: len(f.bad) for x, f in ((sa, fa), (sb, fb)) if f is not None and f.bad},
+        weights={"file": network.file, "sha256": network.sha256} if network else None,
+        processes=world.size,
+    )
     return MetricResult(metrics, settings)
 
 
-def _with(runner: Runner, logits: bool) -> Runner:
-    from dataclasses import replace
-
-    return replace(runner, keep_logits=logits)
+def _inputs(
+    input1, input2, mode: str, dims: int, pair: bool, kid: bool, isc: bool
+) -> tuple[_Input, _Input | None]:
+    a = _input(input1, "input 1", mode, dims)
+    b = _input(input2, "input 2", mode, dims) if input2 is not None else None
+    if pair and b is None:
+        raise MetricError("FID and KID compare two inputs; only one was given")
+    if isc and a.stats is not None:
+        raise MetricError(f"{a.label}: the Inception Score needs images, not a statistics file")
+    for x in (a, b):
+        if kid and x is not None and x.stats is not None:
+            raise MetricError(f"{x.label}: KID needs images (their features), not a statistics file")
+    return a, b
 
 
 def compute_statistics(

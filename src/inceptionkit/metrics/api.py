@@ -169,7 +169,8 @@ def calculate_metrics(
     fa = fb = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
-        net = FIDFeatures(network.model, dims, logits=isc).to(dev)
+        # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
+        net = FIDFeatures(network.model, dims, logits=isc, fast=mode != "torch-fidelity").to(dev)
         runner = Runner(net, mode, dev, world, batch_size, workers, progress, keep_features=kid)
         fa = _run(a, replace(runner, keep_logits=isc), skip_bad) if a.stats is None else None
         fb = _run(b, runner, skip_bad) if b is not None and b.stats is None else None
@@ -235,7 +236,8 @@ def compute_statistics(
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
-    runner = Runner(FIDFeatures(net.model, dims).to(dev), mode, dev, world, batch_size, workers, progress)
+    features = FIDFeatures(net.model, dims, fast=mode != "torch-fidelity").to(dev)
+    runner = Runner(features, mode, dev, world, batch_size, workers, progress)
     return _run(inp, runner, skip_bad).moments.statistics(mode, inp.label)
 
 

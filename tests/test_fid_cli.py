@@ -62,6 +62,7 @@ def test_folders_are_searched_recursively_in_every_format(data, tmp_path, capsys
     assert r["settings"]["images"][str(nested)] == 6
 
 
+@pytest.mark.slow
 def test_stats_file_round_trip(data, tmp_path, capsys):
     a, b, w = data
     out = tmp_path / "a.npz"
@@ -75,6 +76,7 @@ def test_stats_file_round_trip(data, tmp_path, capsys):
     assert via_file == pytest.approx(direct, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_reads_pytorch_fids_statistics_file(data, tmp_path, capsys, monkeypatch):
     from pytorch_fid.fid_score import calculate_fid_given_paths, save_fid_stats
 
@@ -163,6 +165,7 @@ def test_statistics_of_another_mode(data, tmp_path, capsys):
     assert code == 2 and "computed in mode pytorch-fid" in err and "--mode clean" in err
 
 
+@pytest.mark.slow
 def test_unreadable_images_are_listed_and_skipped_only_when_asked(data, tmp_path, capsys):
     a, b, w = data
     messy = tmp_path / "messy"
@@ -197,6 +200,7 @@ def test_weights_of_another_variant(data, tmp_path, capsys):
     assert code == 2 and "tv.pth" in err and "1000 classes" in err and "not the FID network's 1008" in err
 
 
+@pytest.mark.slow
 def test_kid_subset_larger_than_the_images(data, capsys):
     a, b, w = data
     code, _, err = fid(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--mode", "torch-fidelity")
@@ -216,6 +220,7 @@ def test_default_weights_cannot_be_downloaded_offline(data, weights_cache, capsy
     assert "inception_v3.pytorch_fid: cannot download http://127.0.0.1:9/" in err
 
 
+@pytest.mark.slow
 def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys):
     mixed = tmp_path / "mixed"
     mixed.mkdir()
@@ -226,6 +231,7 @@ def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys):
         assert r["settings"]["images"][str(mixed)] == 3 and r["frechet_inception_distance"] > 0
 
 
+@pytest.mark.slow
 def test_two_statistics_files_need_no_network(data, tmp_path, weights_cache, capsys):
     """Nothing to compute from images: no weights are loaded (nor downloaded: here they cannot be)."""
     from dataclasses import replace

@@ -18,6 +18,7 @@ from inceptionkit.export import relative_difference
 from inceptionkit.metrics import FIDFeatures, Network, calculate_metrics
 from inceptionkit.metrics.extract import Runner
 
+pytestmark = pytest.mark.slow  # the FID network at 299 x 299 on photographs, references included
 SIZES_A = [(320, 240), (200, 300), (299, 299)]
 SIZES_B = [(256, 256), (410, 300)]
 

@@ -20,6 +20,7 @@ from inceptionkit.export import relative_difference
 from inceptionkit.metrics import DIMS, FIDFeatures, load_fid_model
 from inceptionkit.weights import get_weight_set
 
+pytestmark = pytest.mark.slow  # the full FID network at 299 x 299, references included
 TOL = 1e-5
 
 

@@ -12,13 +12,13 @@ from helpers import randomize_batchnorm
 
 import inceptionkit as ik
 from inceptionkit.cli import main
-from inceptionkit.export import (
-    ExportError,
+from inceptionkit.engines import (
     OnnxRunner,
     ensure_onnx,
     export_onnx,
     relative_difference,
 )
+from inceptionkit.errors import ExportError
 from inceptionkit.preprocess import Preprocess
 from inceptionkit.weights import WeightMeta, save_native
 
@@ -195,4 +195,17 @@ def test_ensure_onnx_exports_once_per_weights(tmp_path):
     with torch.no_grad():
         model.fc.bias.add_(1.0)
     second = ensure_onnx(model, tmp_path)
-    assert second != first and sorted(tmp_path.iterdir()) == sorted([first, second])
+    sums = [p.with_name(p.name + ".sha256") for p in (first, second)]
+    assert second != first and sorted(tmp_path.iterdir()) == sorted([first, second, *sums])
+
+
+def test_a_truncated_cached_export_is_rebuilt(tmp_path):
+    """Issue 10, item 18: a cached ONNX file is re-checked before it is reused."""
+    torch.manual_seed(0)
+    model = ik.create_model("inception_small", num_classes=10)
+    model.weight_meta = WeightMeta(Preprocess(size=32), None, "test")
+    path = ensure_onnx(model, tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # a write cut short (disk full, a kill)
+    assert ensure_onnx(model, tmp_path) == path and path.stat().st_size > len(whole) // 2
+    check_runner(OnnxRunner(path), model, batch=2)

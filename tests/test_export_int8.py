@@ -11,7 +11,7 @@ import torch
 
 from inceptionkit.cli import main
 from inceptionkit.data import load_digits
-from inceptionkit.export import (
+from inceptionkit.engines import (
     OnnxRunner,
     compare_int8,
     export_onnx,

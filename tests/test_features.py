@@ -38,7 +38,21 @@ def by_hand(model: ik.InceptionNet, paths: list[Path], recipe: Preprocess = RECI
 
 def test_features_are_the_models_pre_logits(tmp_path, checkpoint, pictures, capsys):
     out = tmp_path / "f.npz"
-    assert main(["features", *map(str, pictures), "--checkpoint", str(checkpoint), "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                *map(str, pictures),
+                "--checkpoint",
+                str(checkpoint),
+                "-o",
+                str(out),
+                "--engine",
+                "torch",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == f"{out}: 2 feature vectors of shape (336,)\n"
     saved = np.load(out)
     assert saved["paths"].tolist() == [str(p) for p in pictures]
@@ -85,6 +99,8 @@ def test_failed_files_are_listed_and_the_rest_kept_in_order(tmp_path, checkpoint
             "2000",
             "--batch-size",
             "4",
+            "--engine",
+            "torch",
             "-o",
             str(out),
         ]

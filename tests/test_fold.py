@@ -8,7 +8,7 @@ from helpers import randomize_batchnorm
 from torch import nn
 
 import inceptionkit as ik
-from inceptionkit.export import relative_difference
+from inceptionkit.engines import relative_difference
 from inceptionkit.fold import fold_batchnorm, optimize_for_inference
 
 ALL = [(n, v) for n in ik.list_models() for v in ik.list_variants(n)]

@@ -17,7 +17,7 @@ from PIL import Image
 import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.images import load_image
-from inceptionkit.predict import published_tags
+from inceptionkit.inference import published_tags
 from inceptionkit.preprocess import Preprocess
 
 
@@ -47,7 +47,9 @@ def reference_top(
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(["predict", *map(str, argv)])
+    """``inceptionkit predict`` on the exact fp32 engine unless the test names one."""
+    engine = [] if "--engine" in argv else ["--engine", "torch"]
+    code = main(["predict", *map(str, argv), *engine])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -238,7 +240,7 @@ def test_usage_errors_exit_2(checkpoint, photos, capsys):
     code, _, err = run_cli(capsys, photos[0], "--model", "nosuch")
     assert code == 2 and "unknown model 'nosuch'" in err
     code, _, err = run_cli(capsys, photos[0], "--checkpoint", checkpoint, "--device", "gpu")
-    assert code == 2 and "unknown device 'gpu'; use cpu or cuda" in err
+    assert code == 2 and "unknown device 'gpu'; use cpu, cuda or cuda:N" in err
     if not torch.cuda.is_available():
         code, _, err = run_cli(capsys, photos[0], "--checkpoint", checkpoint, "--device", "cuda")
         assert (code, err) == (

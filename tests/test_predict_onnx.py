@@ -13,7 +13,7 @@ from PIL import Image
 
 import inceptionkit as ik
 from inceptionkit.cli import main
-from inceptionkit.predict import default_preprocess
+from inceptionkit.engines import default_preprocess
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def pictures(tmp_path_factory) -> list[Path]:
 
 
 def cli_json(capsys, *argv) -> tuple[int, list[dict], str]:
-    code = main(["predict", *map(str, argv), "--format", "json"])
+    engine = [] if "--engine" in argv else ["--engine", "torch"]
+    code = main(["predict", *map(str, argv), *engine, "--format", "json"])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out else [], err
 

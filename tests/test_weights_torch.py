@@ -19,7 +19,7 @@ from helpers import randomize_batchnorm
 from safetensors.torch import save_file
 
 from inceptionkit import create_model
-from inceptionkit.export import relative_difference
+from inceptionkit.engines import relative_difference
 from inceptionkit.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from inceptionkit.weights import get_weight_set
 

@@ -2,11 +2,11 @@
 
 from .bench import benchmark
 from .calculator import conv_cost
-from .export import OnnxRunner, ensure_onnx, export_onnx, quantize_int8
+from .engines import Engine, OnnxRunner, build_engine, ensure_onnx, export_onnx, quantize_int8
 from .factory import create_model
 from .fold import fold_batchnorm, optimize_for_inference
+from .inference import RunOptions, extract_features, predict
 from .model import InceptionNet
-from .predict import extract_features, predict
 from .registry import default_variant, get_spec, list_models, list_variants
 from .summary import summarize
 from .train import TrainConfig, TrainResult, benchmark_training, train
@@ -26,7 +26,10 @@ __all__ = [
     "train",
     "predict",
     "summarize",
+    "Engine",
     "OnnxRunner",
+    "RunOptions",
+    "build_engine",
     "benchmark",
     "ensure_onnx",
     "export_onnx",

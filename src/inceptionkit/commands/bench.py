@@ -12,8 +12,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..bench import ENGINES, BenchReport, benchmark, benchmark_predict, torch_threads
-from ..cli import UsageError, positive_int
+from ..bench import BenchReport, benchmark, benchmark_predict, torch_threads
+from ..cli import UsageError, add_img_size_argument, positive_int
+from ..engines import ENGINES
 from ..factory import create_model
 
 
@@ -35,19 +36,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
         help="inference (or training) speed of a model on this machine, per engine",
-        description="Times the model on each engine at each batch size, in turns with a large fp32 matrix "
-        "multiplication (the machine's own yardstick, same threads, same run), and reports the "
-        "median and spread: latency, images/s, G multiply-adds/s and the efficiency against "
-        "the matmul. Timings depend on what else the machine is doing: the load average is shown.",
+        description="Times the model on each engine this machine can run (and with --peers, on timm, "
+        "ONNX Runtime and OpenVINO at their defaults) at each batch size, in turns with large "
+        "matrix multiplications in fp32, bf16 and int8 (the machine's own yardsticks, same "
+        "threads, same run), and reports the median and spread: latency, images/s, G "
+        "multiply-adds/s and the efficiency against the matmul of the precision the engine ran "
+        "in. Timings depend on what else the machine is doing: the load average is shown.",
     )
-    p.add_argument("name", help="architecture, e.g. inception_v3")
+    p.add_argument("name", nargs="?", help="architecture, e.g. inception_v3")
+    p.add_argument("--model", metavar="NAME", help="the architecture (the same as NAME)")
     p.add_argument("--variant", help="weight-source variant (default: the model's default)")
     p.add_argument(
         "--engine",
         type=engine_list,
-        default=list(ENGINES),
         metavar="E[,E...]",
-        help=f"engines to time (default: all of {','.join(ENGINES)})",
+        help=f"engines to time (default: every one this machine can run of {','.join(ENGINES)})",
+    )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time timm's eager model, ONNX Runtime and OpenVINO on the same file at their defaults",
     )
     p.add_argument("--batch-size", type=int_list, default=[1, 8], metavar="B[,B...]", help="default: 1,8")
     p.add_argument(
@@ -56,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="threads for PyTorch and ONNX Runtime (default: the physical cores)",
     )
-    p.add_argument("--input-size", type=positive_int, metavar="N", help="square input (default: the model's)")
+    add_img_size_argument(p, "square input (default: the model's)")
     p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed rounds first (default 3)")
     p.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed rounds (default 20)")
     p.add_argument("--compile", action="store_true", help="torch-opt: also torch.compile the model")
@@ -65,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument(
         "--predict-folder",
         metavar="DIR",
-        help="instead: time `predict` with the onnxruntime engine over DIR (first batch size) "
-        "against the bare engine",
+        help="instead: time `predict` over DIR (first batch size; --engine, default auto) "
+        "against the engine it ran on bare tensors",
     )
     mode.add_argument(
         "--train",
@@ -79,12 +87,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UsageError(f"--warmup must be at least 0, got {args.warmup}")
+    if args.name and args.model and args.name != args.model:
+        raise UsageError(f"two different models given: {args.name} and --model {args.model}")
+    args.name = args.name or args.model
+    if args.name is None:
+        raise UsageError("give a model NAME (or --model NAME)")
     if args.train:
         from ..train import benchmark_training
 
         with torch_threads(args.threads or torch.get_num_threads()):
             result = benchmark_training(
-                args.name, batch_size=args.batch_size[0], steps=args.runs, img_size=args.input_size
+                args.name, batch_size=args.batch_size[0], steps=args.runs, img_size=args.img_size
             )
         _print_flat(result, args.format, "training")
         return 0
@@ -94,20 +107,29 @@ def run(args: argparse.Namespace) -> int:
         (lambda line: print(f"inceptionkit bench: {line}", file=sys.stderr)) if sys.stderr.isatty() else None
     )
     if args.predict_folder:
+        engine = args.engine[0] if args.engine else "auto"
+        if args.engine and len(args.engine) > 1:
+            raise UsageError("--predict-folder times one engine (or auto)")
         result = benchmark_predict(
-            model, args.predict_folder, batch_size=args.batch_size[0], threads=args.threads, passes=args.runs
+            model,
+            args.predict_folder,
+            engine=engine,
+            batch_size=args.batch_size[0],
+            threads=args.threads,
+            passes=args.runs,
         )
-        _print_flat(result.as_dict(), args.format, "predict --engine onnxruntime, end to end")
+        _print_flat(result.as_dict(), args.format, f"predict --engine {engine}, end to end")
         return 0
     report = benchmark(
         model,
         engines=args.engine,
         batch_sizes=args.batch_size,
         threads=args.threads,
-        input_size=args.input_size,
+        input_size=args.img_size,
         warmup=args.warmup,
         runs=args.runs,
         compile=args.compile,
+        peers=args.peers,
         log=log,
     )
     if args.format == "json":
@@ -116,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=None if sys.stdout.isatty() else 120)  # a file gets the whole table
         console.print(_header(report))
         console.print(_table(report))
+        for engine, hardware in dict.fromkeys((r.engine, r.hardware) for r in report.results):
+            console.print(f"{engine}: {hardware}")
+        for engine, why in report.skipped.items():
+            console.print(f"not timed: {engine}: {why}")
         for note in sorted({r.note for r in report.results if r.note}):
             console.print(f"note: {note}")
     return 0
@@ -123,30 +149,36 @@ def run(args: argparse.Namespace) -> int:
 
 def _header(report: BenchReport) -> str:
     r = report.results[0]
+    from ..engines.hardware import cpu_model, matrix_flags
+
     load = " → ".join(f"{a[0]:.2f}" for a in (report.load_before, report.load_after))
+    rates = ", ".join(f"{p} {g:.0f}" for p, g in report.matmul_gflops.items())
     return (
         f"{r.model} ({r.variant}), {r.input_size}×{r.input_size}, "
-        f"{r.macs_per_image / 1e9:.2f} G multiply-adds per image; {report.threads} threads; "
-        f"fp32 matmul {report.matmul_gflops:.0f} GFLOP/s (= 100%); {report.runs} timed rounds after "
-        f"{report.warmup} warm-up; load average {load}. ms: median time per batch; IQR: its "
-        f"interquartile range; vs matmul: 2 × multiply-adds/s over the matmul's FLOP/s"
+        f"{r.macs_per_image / 1e9:.2f} G multiply-adds per image; {report.threads} threads on "
+        f"{cpu_model()} ({' '.join(matrix_flags())}); matmul G ops/s: {rates} (= 100% for that precision); "
+        f"{report.runs} timed rounds after {report.warmup} warm-up; load average {load}. ms: median time "
+        f"per batch; IQR: its interquartile range; vs matmul: 2 × multiply-adds/s over the matmul rate "
+        f"of the engine's precision; peers (*) run at their own defaults"
     )
 
 
 def _table(report: BenchReport) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("engine", "batch", "images/s", "ms", "IQR ms", "GMAC/s", "vs matmul", "× torch"):
-        table.add_column(name, justify="left" if name == "engine" else "right", no_wrap=True)
+    columns = ("engine", "precision", "batch", "images/s", "ms", "IQR ms", "GMAC/s", "vs matmul", "× torch")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("engine", "precision") else "right", no_wrap=True)
     for r in report.results:
         s = r.seconds
         table.add_row(
-            r.engine,
+            r.engine + (" *" if r.peer else ""),
+            r.precision,
             str(r.batch_size),
             f"{r.images_per_s:.1f}",
             f"{1000 * s.median:.1f}",
             f"{1000 * s.q1:.1f}–{1000 * s.q3:.1f}",
             f"{r.gmacs_per_s:.1f}",
-            f"{100 * r.efficiency:.0f}%",
+            f"{100 * r.efficiency:.0f}%" if r.efficiency is not None else "",
             f"{r.speedup:.2f}" if r.speedup is not None else "",
         )
     return table

@@ -6,19 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import CommandError, UsageError, positive_int
-from ..export import (
+from ..cli import CommandError, UsageError, add_img_size_argument, positive_int
+from ..engines import (
     CALIBRATION_METHODS,
     DEFAULT_OPSET,
     TOLERANCE,
-    ExportError,
     OnnxRunner,
+    Skipped,
     compare_int8,
     export_onnx,
     image_batches,
     quantization_data,
     quantize_int8,
 )
+from ..errors import ExportError
 from ..factory import create_model
 from ..model import InceptionNet
 from ..registry import get_spec
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "statically quantized copy, compared with the fp32 model on labelled images.",
     )
     p.add_argument("name", nargs="?", help="architecture, e.g. inception_v3 (optional with --checkpoint)")
+    p.add_argument("--model", metavar="NAME", help="the architecture (the same as NAME)")
     p.add_argument("--variant", help="weight-source variant, e.g. keras (default: the model's default)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", metavar="W", help="a weight file or a published tag (default: random)")
@@ -49,12 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"ONNX opset (default {DEFAULT_OPSET})",
     )
     p.add_argument("--dynamic-batch", action="store_true", help="any batch size (default: batches of 1)")
-    p.add_argument(
-        "--input-size",
-        type=positive_int,
-        metavar="N",
-        help="square input size (default: the weights' preprocessing size, else the model's)",
-    )
+    add_img_size_argument(p, "square input size (default: the weights' preprocessing size, else the model's)")
     q = p.add_argument_group("int8")
     q.add_argument("--int8", action="store_true", help="also write a statically quantized int8 model")
     q.add_argument("--int8-output", metavar="FILE", help="where (default: MODEL.int8.onnx)")
@@ -62,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--calibration",
         metavar="DIR",
         help="images to calibrate on, like those the model will see (class sub-folders give "
-        "labels); inception_small defaults to the built-in digits",
+        "labels); default: the data a training run's checkpoint was trained on, or for "
+        "inception_small without one the built-in digits",
     )
     q.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="minmax")
     q.add_argument(
@@ -95,10 +93,13 @@ def opset(text: str) -> int:
 
 def load(args: argparse.Namespace) -> InceptionNet:
     """The model to export: the checkpoint, the named model with its weights, or a random one."""
+    if args.name and args.model and args.name != args.model:
+        raise UsageError(f"two different models given: {args.name} and --model {args.model}")
+    args.name = args.name or args.model
     if args.checkpoint is None and args.name is None:
         raise UsageError("give a model NAME, or --checkpoint FILE")
     if args.checkpoint is not None:
-        from ..predict import load_model
+        from ..inference import load_model
 
         model = load_model(None, args.checkpoint, variant=args.variant)
         if args.name is not None and model.spec.arch != args.name:
@@ -117,16 +118,23 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--calibration, --eval-data and --int8-output go with --int8")
     out = Path(args.output)
     int8_out = Path(args.int8_output or out.with_suffix(".int8.onnx"))
+    _refuse_overwriting_inputs(args, out, int8_out)
     model = load(args)
     # Everything that can be refused is checked before anything is written.
     data = (
-        quantization_data(model, args.calibration, args.eval_data, samples=args.calibration_samples)
+        quantization_data(
+            model,
+            args.calibration,
+            args.eval_data,
+            samples=args.calibration_samples,
+            checkpoint=args.checkpoint,
+        )
         if args.int8
         else None
     )
     try:
         report = export_onnx(
-            model, out, input_size=args.input_size, opset=args.opset, dynamic_batch=args.dynamic_batch
+            model, out, input_size=args.img_size, opset=args.opset, dynamic_batch=args.dynamic_batch
         )
     except ExportError as e:
         raise CommandError(str(e)) from None
@@ -143,18 +151,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     fp32 = OnnxRunner(out)
     batch = fp32.input_shape[0] or 16
+    skipped, skipped_eval = Skipped(), Skipped()
     quantize_int8(
         out,
         int8_out,
-        (b.x for b in image_batches(data.calibration, fp32.preprocess, batch)),
+        (b.x for b in image_batches(data.calibration, fp32.preprocess, batch, skipped)),
         method=args.calibration_method,
         note=f" of {data.calibration_from}",
     )
-    agreement = compare_int8(
-        fp32, OnnxRunner(int8_out), image_batches(data.evaluation, fp32.preprocess, batch)
-    )
+    int8 = OnnxRunner(int8_out)
+    agreement = compare_int8(fp32, int8, image_batches(data.evaluation, fp32.preprocess, batch, skipped_eval))
     print(f"wrote {int8_out}: int8, {args.calibration_method} calibration, {_mb(int8_out)}")
-    print(f"  {data.description}")
+    print(
+        f"  calibrated on {int8.metadata['calibration_images']} images of {data.calibration_from}; "
+        f"compared on {agreement.images} images of {data.evaluation_from}"
+    )
+    for what, s in (("calibration", skipped), ("comparison", skipped_eval)):
+        if s.files:
+            print(f"  {what}: {s.describe()}", file=sys.stderr)
     line = f"  top-1 agreement with fp32: {100 * agreement.top1_agreement:.1f}% of {agreement.images} images"
     if agreement.accuracy_drop is not None:
         line += (
@@ -165,6 +179,24 @@ def run(args: argparse.Namespace) -> int:
         line += " (no labels: the images are not in sub-folders named after the model's classes)"
     print(line)
     return 0
+
+
+def _refuse_overwriting_inputs(args: argparse.Namespace, out: Path, int8_out: Path) -> None:
+    """An output that is an input (or the other output) would destroy it: refuse before anything."""
+    inputs = {
+        f"--{flag}": Path(value)
+        for flag in ("checkpoint", "weights", "calibration", "eval_data")
+        if (value := getattr(args, flag, None)) and Path(value).exists()
+    }
+    outputs = {"-o": out, **({"--int8-output": int8_out} if args.int8 else {})}
+    for oflag, o in outputs.items():
+        for iflag, i in inputs.items():
+            if o.resolve() == i.resolve() or i.resolve() in o.resolve().parents:
+                raise UsageError(
+                    f"{oflag} {o} is the input {iflag.replace('_', '-')} {i}: it would be overwritten"
+                )
+    if args.int8 and out.resolve() == int8_out.resolve():
+        raise UsageError(f"-o and --int8-output are the same file ({out})")
 
 
 def _mb(path: Path) -> str:

@@ -7,8 +7,8 @@ import sys
 
 from ..cli import CommandError
 from ..images import display_path
-from ..predict import extract_features
-from .predict import add_input_arguments, model_from_args
+from ..inference import extract_features
+from .predict import add_input_arguments, model_from_args, run_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,14 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = extract_features(
-        model_from_args(args),
-        args.paths,
-        layer=args.layer,
-        pool=args.pool,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        device=args.device,
-        max_pixels=args.max_pixels,
+        model_from_args(args), args.paths, run_options(args), layer=args.layer, pool=args.pool
     )
     for path, error in result.failed:
         print(f"{display_path(path or '<in memory>')}: error: {error}", file=sys.stderr)

@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..cli import UsageError, positive_int
+from ..engines import ENGINES, default_preprocess
 from ..images import display_path
+from ..inference import Prediction, RunOptions, cached_tag, load_model, predict
 from ..model import InceptionNet
-from ..predict import Prediction, cached_tag, default_preprocess, load_model, predict
 from ..preprocess import Preprocess
 from ..registry import get_spec
 
@@ -40,12 +41,25 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="B")
     p.add_argument(
-        "--num-workers",
-        type=int,
+        "--workers",
+        type=workers,
         metavar="N",
         help="background processes decoding images (default: min(4, CPUs); 0: none)",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda (torch engine)")
+    p.add_argument("--num-workers", type=workers, dest="workers", help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the torch engine)")
+    p.add_argument(
+        "--engine",
+        choices=("auto", *ENGINES),
+        default="auto",
+        help="auto (default): the fastest engine here whose outputs stay within tolerance of fp32, "
+        "measured on the first images (and remembered for this machine); torch: exact fp32",
+    )
+    p.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="images for the int8 engines to calibrate on (default: the data the weights were trained on)",
+    )
     p.add_argument(
         "--max-pixels",
         type=positive_int,
@@ -53,6 +67,27 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
         help="refuse larger images as decompression bombs (default: PIL's, 89,478,485)",
     )
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
+def workers(text: str) -> int:
+    """An argparse type: a number of worker processes, 0 or more."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
+    return n
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """How to run, from the shared arguments."""
+    return RunOptions(
+        engine=args.engine,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        max_pixels=args.max_pixels,
+        calibration=args.calibration,
+        log=lambda line: print(f"inceptionkit {args.command}: {line}", file=sys.stderr),
+    )
 
 
 def model_from_args(args: argparse.Namespace) -> InceptionNet:
@@ -80,15 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes per image (default 5)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument(
-        "--engine",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="onnxruntime: export the model once (cached) or run --onnx FILE",
-    )
-    p.add_argument(
         "--onnx",
         metavar="FILE",
-        help="an ONNX file to run (with --engine onnxruntime); one "
+        help="an ONNX file to run in ONNX Runtime (with --engine auto or onnxruntime); one "
         "without inceptionkit metadata takes its preprocessing from --model/--weights, or "
         "Inception-v3's (299 px, crop 87.5%%, pixels to [-1, 1])",
     )
@@ -97,41 +126,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     classifier, preprocess = _classifier(args)
-    results = predict(
-        classifier,
-        args.paths,
-        preprocess=preprocess,
-        top=args.top,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        device=args.device if args.engine == "torch" else None,
-        max_pixels=args.max_pixels,
-    )
+    results = predict(classifier, args.paths, run_options(args), top=args.top, preprocess=preprocess)
     if any(r.top and r.top[0].label is None for r in results):
         print(
             "inceptionkit predict: no class names come with these weights: showing class indices",
             file=sys.stderr,
         )
     if args.format == "json":
-        print(json.dumps([r.as_dict() for r in results], indent=2))
+        print(json.dumps([r.as_dict() for r in results], indent=2, allow_nan=False))
     else:
         Console().print(_table(results))
     return 1 if any(r.error for r in results) else 0
 
 
 def _classifier(args: argparse.Namespace):
-    """``(model or runner, preprocessing override)`` for the chosen engine."""
-    if args.engine == "torch":
-        if args.onnx:
-            raise UsageError("--onnx FILE runs with --engine onnxruntime")
+    """``(model or ONNX runner, preprocessing override)``."""
+    if args.onnx is None:
         return model_from_args(args), None
+    if args.engine not in ("auto", "onnxruntime"):
+        raise UsageError("--onnx FILE runs with --engine onnxruntime (or auto)")
     if args.device != "cpu":
         raise UsageError("the onnxruntime engine runs on the CPU; drop --device")
-    from .. import export
+    from ..engines import OnnxRunner
 
-    if args.onnx is None:
-        return export.OnnxRunner(export.ensure_onnx(model_from_args(args))), None
-    runner = export.OnnxRunner(args.onnx)
+    runner = OnnxRunner(args.onnx)
     return runner, None if runner.preprocess else _fallback_preprocess(args, runner.input_shape)
 
 

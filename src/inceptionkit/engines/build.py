@@ -1,0 +1,130 @@
+"""Every engine by name: which this machine can run, and building one for a model."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+from ..errors import EngineError, UsageError
+from ..model import InceptionNet
+from . import onnx_engines, torch_engines
+from .base import LOGITS, Engine, Task
+from .cache import cached, ensure_onnx
+from .hardware import bf16_unit, int8_unit
+from .int8 import quantize_int8
+
+ENGINES = (
+    "torch",
+    "torch-opt",
+    "torch-bf16",
+    "onnxruntime",
+    "onnxruntime-int8",
+    "openvino",
+    "openvino-int8",
+)
+INT8_ENGINES = ("onnxruntime-int8", "openvino-int8")
+CalibrationBatches = Callable[[], Iterable[torch.Tensor]]
+
+
+class Calibration:
+    """Where an int8 engine's ranges come from: ``batches()`` gives preprocessed images; ``key``
+    names them in the cached file's name (the same images give the same file); ``note`` says what
+    they are, for the file's metadata."""
+
+    def __init__(self, batches: CalibrationBatches, key: str, note: str) -> None:
+        self.batches, self.key, self.note = batches, key, note
+
+    @classmethod
+    def random(cls, in_chans: int, size: int) -> Calibration:
+        """Random inputs: for timing only, the outputs are meaningless."""
+        g = torch.Generator().manual_seed(0)
+
+        def batches() -> list[torch.Tensor]:
+            return [torch.randn(4, in_chans, size, size, generator=g) for _ in range(2)]
+
+        return cls(batches, "random", " of random noise (for timing only)")
+
+
+def check_engine(name: str) -> None:
+    """Raise :class:`UsageError` for an unknown engine, :class:`EngineError` for one this machine cannot run."""
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine {name}; valid engines: {', '.join(ENGINES)}")
+    if why := unavailable(name):
+        raise EngineError(why)
+
+
+def unavailable(name: str) -> str | None:
+    """Why this machine cannot run ``name``, or None when it can."""
+    if name == "torch-bf16" and bf16_unit() is None:
+        return (
+            "the torch-bf16 engine needs a CPU with bfloat16 units (avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo); this one has neither: use torch-opt (fp32) or --engine auto"
+        )
+    if name in INT8_ENGINES and int8_unit() is None:
+        return (
+            f"the {name} engine needs a CPU with int8 dot-product units (avx512_vnni, avx_vnni or "
+            "amx_int8 in /proc/cpuinfo); this one has none: use an fp32 engine or --engine auto"
+        )
+    if name.startswith("openvino") and not onnx_engines.openvino_installed():
+        return f"the {name} engine needs OpenVINO, which is not installed: {onnx_engines.INSTALL_OPENVINO}"
+    return None
+
+
+def runnable_engines() -> list[str]:
+    """The engines this machine can run, in :data:`ENGINES` order."""
+    return [e for e in ENGINES if unavailable(e) is None]
+
+
+def int8_file(fp32: Path, calibration: Calibration) -> Path:
+    """Next to the cached fp32 file: its int8 copy calibrated on ``calibration``, made once."""
+    key = hashlib.blake2b(calibration.key.encode(), digest_size=8).hexdigest()
+    return cached(
+        fp32.with_suffix(f".int8-{key}.onnx"),
+        lambda p: quantize_int8(fp32, p, calibration.batches(), note=calibration.note),
+    )
+
+
+def build_engine(
+    name: str,
+    model: InceptionNet,
+    *,
+    task: Task = LOGITS,
+    size: int | None = None,
+    threads: int | None = None,
+    device: torch.device | None = None,
+    compile: bool = False,
+    cache_dir: str | Path | None = None,
+    calibration: Calibration | None = None,
+) -> Engine:
+    """Engine ``name`` (one of :data:`ENGINES`) computing ``task`` with ``model`` at ``size`` pixels.
+
+    ONNX engines export the model once (cached, see :func:`~inceptionkit.engines.ensure_onnx`);
+    int8 engines also need ``calibration`` (their int8 copy is cached too). ``device`` applies to the
+    ``torch`` engine; the others run on the CPU.
+    """
+    check_engine(name)
+    threads = threads or torch.get_num_threads()
+    if name == "torch":
+        return torch_engines.eager(model, task, device)
+    if device is not None and device.type != "cpu":
+        raise UsageError(f"the {name} engine runs on the CPU; use --engine torch for --device {device}")
+    if name in ("torch-opt", "torch-bf16"):
+        return torch_engines.optimized(model, task, compile=compile, bf16=name == "torch-bf16")
+    if not task.exportable:
+        raise UsageError(
+            f"the {name} engine computes the logits or the last stage's average-pooled features; "
+            "for other stages or pooling use a torch engine"
+        )
+    path = ensure_onnx(task.exported_model(model), cache_dir, input_size=size)
+    if name in INT8_ENGINES:
+        if calibration is None:
+            raise UsageError(
+                f"the {name} engine needs images to calibrate its int8 ranges on: pass "
+                "--calibration DIR with images like those the model will see"
+            )
+        path = int8_file(path, calibration)
+    runtime = onnx_engines.onnxruntime if name.startswith("onnxruntime") else onnx_engines.openvino
+    return runtime(path, threads, int8=name in INT8_ENGINES)

@@ -1,0 +1,92 @@
+"""The ONNX engines: ONNX Runtime (fp32 and int8) and OpenVINO (its defaults, and our int8 file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import EngineError
+from .base import Engine
+from .hardware import bf16_unit, int8_unit
+from .runtime import OnnxRunner
+
+INSTALL_OPENVINO = "pip install 'inceptionkit[openvino]'"
+
+
+def onnxruntime(path: Path, threads: int, *, int8: bool = False, tuned: bool = True) -> Engine:
+    """ONNX Runtime on the CPU. ``tuned``: inceptionkit's session options (every graph optimization,
+    ``threads`` threads); else ONNX Runtime's defaults (a peer)."""
+    runner = OnnxRunner(path, threads, tuned=tuned)
+    if int8:
+        unit = int8_unit()
+        how = f"u8s8 on {unit}" if unit else "u8s8 without int8 dot-product units"
+        return Engine("onnxruntime-int8", "int8", f"ONNX Runtime CPU, {how}", runner, peer=not tuned)
+    return Engine("onnxruntime", "fp32", "ONNX Runtime CPU (MLAS)", runner, peer=not tuned)
+
+
+def openvino_installed() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openvino_core():
+    try:
+        import openvino
+    except ImportError:
+        raise EngineError(
+            f"the openvino engines need OpenVINO, which is not installed: {INSTALL_OPENVINO}"
+        ) from None
+    return openvino.Core()
+
+
+def _precision_of(compiled) -> str:
+    """OpenVINO's chosen inference precision for a compiled model: ``fp32`` or ``bf16`` (or f16)."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    return {"f32": "fp32", "bf16": "bf16"}.get(name, name)
+
+
+class OpenVinoRunner:
+    """An ONNX file compiled by OpenVINO for the CPU, one compiled model per input shape (OpenVINO
+    runs static shapes fastest). ``config``: OpenVINO properties; empty: its defaults."""
+
+    def __init__(self, path: Path, config: dict) -> None:
+        self.core, self.path, self.config = openvino_core(), Path(path), config
+        self.model = self.core.read_model(str(path))
+        self.compiled: dict[tuple[int, ...], object] = {}
+        self.precision = _precision_of(self._compile(None))
+
+    def _compile(self, shape: tuple[int, ...] | None):
+        if shape not in self.compiled:
+            model = self.model
+            if shape is not None:
+                model = self.model.clone()
+                model.reshape({model.inputs[0].any_name: list(shape)})
+            self.compiled[shape] = self.core.compile_model(model, "CPU", self.config)
+        return self.compiled[shape]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        compiled = self._compile(tuple(x.shape) if self.config else None)
+        out = compiled(x.detach().float().cpu().contiguous().numpy())[compiled.outputs[0]]
+        return torch.from_numpy(np.array(out, dtype=np.float32))
+
+
+def openvino(path: Path, threads: int, *, int8: bool = False, tuned: bool = True) -> Engine:
+    """OpenVINO on the CPU with its default inference precision (bf16 where the CPU has it). ``int8``:
+    running our QDQ int8 file (the quantized layers in int8, the rest in that precision). ``tuned``:
+    ``threads`` threads and a model compiled per input shape; else OpenVINO's defaults (a peer)."""
+    runner = OpenVinoRunner(path, {"INFERENCE_NUM_THREADS": threads} if tuned else {})
+    rest = runner.precision
+    if int8:
+        unit = int8_unit() or "no int8 dot-product unit"
+        return Engine("openvino-int8", "int8", f"OpenVINO CPU, int8 on {unit}, other layers {rest}", runner)
+    unit = f" on {bf16_unit()}" if rest == "bf16" and bf16_unit() else ""
+    precision = rest if rest in ("fp32", "bf16") else "fp32"
+    return Engine(
+        "openvino", precision, f"OpenVINO CPU, inference precision {rest}{unit}", runner, peer=not tuned
+    )

@@ -1,0 +1,264 @@
+"""Classify images and extract features: files, folders, PIL images or tensors in, one result each out.
+
+Both run on any engine (:mod:`inceptionkit.engines`): ``torch`` (the default in Python: exact fp32),
+a named faster one, or ``auto`` (the command line's default), which measures the engines this
+machine can run on the first batches and keeps the fastest whose outputs stay within tolerance of
+fp32 (see :mod:`inceptionkit.engines.auto`). How they run is one :class:`RunOptions`; each of its
+fields may also be given as a keyword argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..devices import parse_device
+from ..engines import LOGITS, Calibration, Engine, Task, build_engine, check_engine, runnable_engines
+from ..engines.auto import MEASURE_IMAGES, cache_key, choose
+from ..engines.build import INT8_ENGINES
+from ..engines.export import default_preprocess
+from ..errors import InceptionKitError, UsageError
+from ..model import InceptionNet
+from ..preprocess import Preprocess
+from .models import load_model
+from .pipeline import ImageInput, Run, run_batches
+from .results import Features, Prediction, top_k
+
+Pool = Literal["avg", "max", "none"]
+ALIASES = {"num_workers": "workers"}  # the keyword arguments' older names
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How :func:`predict` and :func:`extract_features` run.
+
+    ``engine``: ``torch`` (exact fp32, the default), ``auto`` or any name in
+    :data:`inceptionkit.engines.ENGINES`. ``device``: for the torch engine (default: the model's).
+    ``preprocess`` overrides the model's recipe. ``workers``: background processes decoding images
+    (default min(4, CPUs); 0: none). ``progress=None`` shows a bar on a terminal for many images.
+    ``max_pixels``: larger images are refused as decompression bombs. ``calibration``: a folder of
+    images for the int8 engines (default: the data the weights were trained on, when known).
+    ``threads``: for the CPU engines (default: PyTorch's). ``cache_dir``: where exported files and
+    ``auto``'s choices are kept. ``log``: gets ``auto``'s one line saying what it chose (default:
+    stderr).
+    """
+
+    engine: str = "torch"
+    batch_size: int = 16
+    workers: int | None = None
+    device: str | torch.device | None = None
+    preprocess: Preprocess | None = None
+    progress: bool | None = None
+    max_pixels: int | None = None
+    calibration: str | Path | None = None
+    threads: int | None = None
+    cache_dir: str | Path | None = None
+    log: Callable[[str], None] | None = None
+
+    def with_settings(self, settings: dict) -> RunOptions:
+        """A copy with ``settings`` (field names or their older aliases) replaced."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        named = {ALIASES.get(k, k): v for k, v in settings.items()}
+        if unknown := sorted(set(named) - fields):
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **named)
+
+
+def predict(
+    model_or_name: InceptionNet | Callable[[torch.Tensor], torch.Tensor] | str,
+    images: ImageInput | Iterable[ImageInput],
+    options: RunOptions | None = None,
+    *,
+    weights: str | Path | None = None,
+    variant: str | None = None,
+    top: int = 5,
+    **settings: object,
+) -> list[Prediction]:
+    """The ``top`` most likely classes of each image, in input order (folders expand to their files).
+
+    ``model_or_name``: an :class:`InceptionNet` (its ``weight_meta`` gives the preprocessing and
+    class names), a model name (with ``weights``, or a published set in the download cache;
+    ``variant`` optional), or any callable from a float NCHW batch to logits with
+    ``preprocess``/``classes`` attributes (an ONNX runner, run on the CPU). ``images``: paths (files
+    or folders), PIL images, or already preprocessed tensors (C, H, W) or (N, C, H, W).
+    ``options`` (or its fields as keywords, e.g. ``batch_size=8, engine="auto"``): how to run.
+    An image whose logits are not finite gets an error, never a NaN probability.
+    """
+    opts = (options or RunOptions()).with_settings(settings)
+    if top < 1:
+        raise UsageError(f"top must be at least 1, got {top}")
+    model = _resolve(model_or_name, weights, variant)
+    _refuse_headless(model)
+    recipe, classes = _recipe(model, opts.preprocess)
+    results: list[Prediction] = []
+    for paths, logits, errors in _run(model, images, recipe, LOGITS, opts):
+        answers = iter(top_k(logits, top, classes) if logits is not None else [])
+        for p, e in zip(paths, errors, strict=True):
+            answer = None if e else next(answers)
+            error = e or (answer if isinstance(answer, str) else None)
+            results.append(Prediction(p, error=error) if error else Prediction(p, top=answer))
+    return results
+
+
+def extract_features(
+    model_or_name: InceptionNet | str,
+    images: ImageInput | Iterable[ImageInput],
+    options: RunOptions | None = None,
+    *,
+    weights: str | Path | None = None,
+    variant: str | None = None,
+    layer: str | None = None,
+    pool: Pool = "avg",
+    **settings: object,
+) -> Features:
+    """Features of each readable image: the output of stage ``layer`` (default: the last one, what
+    ``model.forward_features`` gives; keras names such as ``mixed5`` work), pooled over space with
+    the model's own global pooling (``avg``, i.e. ``model.forward_head(x, pre_logits=True)``), by
+    maximum (``max``) or not at all (``none``). Other arguments as for :func:`predict`."""
+    opts = (options or RunOptions()).with_settings(settings)
+    if pool not in ("avg", "max", "none"):
+        raise UsageError(f"pool must be avg, max or none, got {pool!r}")
+    model = _resolve(model_or_name, weights, variant)
+    if not isinstance(model, InceptionNet):
+        raise UsageError("features need an inceptionkit model (InceptionNet), not an exported one")
+    if layer is not None:
+        model.spec.resolve(layer)  # an unknown stage fails now, not after decoding every image
+    recipe, _ = _recipe(model, opts.preprocess)
+    kept: list[str | None] = []
+    outputs: list[torch.Tensor] = []
+    failed: list[tuple[str | None, str]] = []
+    for paths, out, errors in _run(model, images, recipe, Task(True, layer, pool), opts):
+        kept += [p for p, e in zip(paths, errors, strict=True) if not e]
+        failed += [(p, e) for p, e in zip(paths, errors, strict=True) if e]
+        if out is not None:
+            outputs.append(out.float().cpu())
+    features = torch.cat(outputs) if outputs else torch.empty(0)
+    return Features(kept, features, failed)
+
+
+# -- internals ---------------------------------------------------------------------------------------
+
+
+def _resolve(model_or_name, weights, variant):
+    if isinstance(model_or_name, str):
+        return load_model(model_or_name, weights, variant=variant)
+    if weights is not None or variant is not None:
+        raise UsageError("weights and variant apply only to a model given by name")
+    return model_or_name
+
+
+def _refuse_headless(model: object) -> None:
+    heads = model.num_classes if isinstance(model, InceptionNet) else None
+    metadata = getattr(model, "metadata", None)
+    if isinstance(metadata, dict) and metadata.get("num_classes") == "0":
+        heads = 0
+    if heads == 0:
+        raise UsageError(
+            "this model has no classifier (num_classes 0): its outputs are features, not classes; "
+            "use `inceptionkit features` (Python: extract_features)"
+        )
+
+
+def _recipe(model: object, preprocess: Preprocess | None) -> tuple[Preprocess, list[str] | None]:
+    meta = getattr(model, "weight_meta", None)
+    known = meta.preprocess if meta else getattr(model, "preprocess", None)
+    classes = meta.classes if meta else getattr(model, "classes", None)
+    if preprocess or known:
+        return preprocess or known, classes
+    if isinstance(model, InceptionNet):
+        return default_preprocess(model.spec, model.in_chans), classes
+    return default_preprocess(), classes
+
+
+def _run(model, images, recipe: Preprocess, task: Task, opts: RunOptions):
+    """The pipeline's batches with the engine ``opts`` asks for."""
+    if isinstance(model, InceptionNet):
+        model.check_input(torch.empty(1, recipe.channels, recipe.size, recipe.size, device="meta"))
+        engine_for, device = _engine_for(model, task, recipe, opts)
+    else:  # an engine of its own (an ONNX runner), fed from the CPU
+        if opts.engine not in ("torch", "auto", "onnxruntime"):
+            raise UsageError(f"an ONNX file runs in ONNX Runtime, not with the {opts.engine} engine")
+        engine_for, device = (lambda first: model), torch.device("cpu")
+    return run_batches(
+        images,
+        recipe,
+        engine_for,
+        batch_size=opts.batch_size,
+        workers=opts.workers,
+        progress=opts.progress,
+        max_pixels=opts.max_pixels,
+        lookahead=MEASURE_IMAGES if opts.engine == "auto" else 0,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _engine_for(
+    model: InceptionNet, task: Task, recipe: Preprocess, opts: RunOptions
+) -> tuple[Callable[[list[torch.Tensor]], Run], torch.device]:
+    if opts.engine not in ("torch", "auto") and opts.device is not None and str(opts.device) != "cpu":
+        raise UsageError(f"the {opts.engine} engine runs on the CPU; drop --device or use --engine torch")
+    param = next(model.parameters(), None)
+    default = str(param.device) if param is not None else "cpu"
+    device = parse_device(opts.device, default=default)
+    name = "torch" if opts.engine == "auto" and device.type != "cpu" else opts.engine
+    if name != "auto":
+        check_engine(name)
+    calibration = _calibration(model, recipe, opts, required=name in INT8_ENGINES)
+
+    def build(engine: str) -> Engine:
+        return build_engine(
+            engine,
+            model,
+            task=task,
+            size=recipe.size,
+            threads=opts.threads,
+            device=device if engine == "torch" else None,
+            cache_dir=opts.cache_dir,
+            calibration=calibration,
+        )
+
+    if name != "auto":
+        return (lambda first: build(name)), device
+    candidates = [
+        e
+        for e in runnable_engines()
+        if (e in ("torch", "torch-opt", "torch-bf16") or task.exportable)
+        and (e not in INT8_ENGINES or calibration is not None)
+    ]
+    threads = opts.threads or torch.get_num_threads()
+    key = cache_key(model, task, recipe.size, opts.batch_size, threads)
+    say = opts.log or (lambda line: print(f"inceptionkit: {line}", file=sys.stderr))
+
+    def engine_for(first: list[torch.Tensor]) -> Run:
+        if not first:  # nothing readable: nothing to measure or to run
+            return build("torch")
+        return choose(candidates, build, first, task, key, cache_dir=opts.cache_dir, say=say)
+
+    return engine_for, device
+
+
+def _calibration(
+    model: InceptionNet, recipe: Preprocess, opts: RunOptions, *, required: bool
+) -> Calibration | None:
+    """The int8 engines' calibration images: ``opts.calibration``, else the weights' training data
+    when known; None when there are none (and int8 was not asked for by name)."""
+    from ..engines import image_batches, quantization_data
+
+    try:
+        data = quantization_data(model, opts.calibration)
+    except InceptionKitError:
+        if required or opts.calibration is not None:
+            raise
+        return None
+    key = f"{data.calibration_from}|{len(data.calibration)}|{recipe.to_json()}"
+    return Calibration(
+        lambda: (b.x for b in image_batches(data.calibration, recipe, 16)),
+        key,
+        f" of {data.calibration_from}",
+    )

@@ -15,8 +15,8 @@ import torch
 from helpers import PHOTOS, fid_weights_file, photo, randomize_fid_network
 
 import inceptionkit as ik
+from inceptionkit.engines import relative_difference
 from inceptionkit.errors import WeightsError
-from inceptionkit.export import relative_difference
 from inceptionkit.metrics import DIMS, FIDFeatures, load_fid_model
 from inceptionkit.weights import get_weight_set
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import fid_weights_file, photo_folder
 
-from inceptionkit.export import relative_difference
+from inceptionkit.engines import relative_difference
 from inceptionkit.metrics import FIDFeatures, Network, calculate_metrics
 from inceptionkit.metrics.extract import Runner
 

@@ -33,7 +33,7 @@ from PIL import Image
 import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.data import DataError, ImageDataset, load_eval_folder, load_folder
-from inceptionkit.export import folder_samples, image_batches
+from inceptionkit.engines import folder_samples, image_batches
 from inceptionkit.images import MAX_ASPECT, MAX_SIDE, display_path, find_images, load_image
 from inceptionkit.preprocess import Preprocess
 from inceptionkit.weights import WeightMeta, save_native

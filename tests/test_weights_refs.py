@@ -14,7 +14,7 @@ import torch
 from helpers import randomize_batchnorm
 from safetensors.torch import save_file
 
-from inceptionkit.export import relative_difference
+from inceptionkit.engines import relative_difference
 from inceptionkit.registry import list_weights
 from inceptionkit.weights import refs
 

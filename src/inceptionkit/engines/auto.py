@@ -152,9 +152,13 @@ def choose(
     for ``key``); ``say`` gets one line saying which engine it is and why."""
     name = cached_choice(key, cache_dir)
     if name in candidates:
-        engine = build(name)
-        say(f"engine auto: {engine.describe()} (measured before on this machine)")
-        return engine
+        try:
+            engine = build(name)
+        except (InceptionKitError, RuntimeError):  # it ran before and fails now: measure again
+            pass
+        else:
+            say(f"engine auto: {engine.describe()} (measured before on this machine)")
+            return engine
     trials, built = measure(candidates, build, batches, task)
     best = fastest(trials)
     store_choice(key, trials, best.engine, cache_dir)

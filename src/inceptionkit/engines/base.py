@@ -73,8 +73,13 @@ class Task:
             return model
         import copy
 
+        from ..meta import WeightMeta
+
         headless = copy.deepcopy(model)
         headless.reset_classifier(0)
+        meta = getattr(model, "weight_meta", None)
+        if meta is not None:  # features have no class names
+            headless.weight_meta = WeightMeta(meta.preprocess, None, meta.source, meta.tag)
         return headless
 
 

@@ -122,7 +122,7 @@ def test_bad_arguments(capsys):
     code, _, err = bench(capsys, "inception_v3", "--input-size", "100000", "--engine", "torch")
     assert code == 2 and "must be at most 4096 pixels, got 100000" in err
     code, _, err = bench(
-        capsys, "inception_v3", "--img-size", "4096", "--engine", "torch", "--batch-size", "64"
+        capsys, "inception_v3", "--img-size", "4096", "--engine", "torch", "--batch-size", "512"
     )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--img-size 4096: a batch of 512 needs about" in err and "choose a smaller size" in err

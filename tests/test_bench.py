@@ -48,6 +48,7 @@ def check_row_against_fp32(r: dict) -> None:
         assert BF16_FLOOR < r["rel_diff_vs_fp32"] <= BF16_BOUND, r
 
 
+@pytest.mark.slow
 def test_every_runnable_engine_and_the_peers_in_one_run(capsys, tmp_path):
     code, out, err = bench(
         capsys,
@@ -160,6 +161,7 @@ def test_timing_in_turns():
     assert (s.median, s.q1, s.q3, s.min, s.max) == (3.0, 2.0, 4.0, 1.0, 5.0)
 
 
+@pytest.mark.slow
 def test_every_engine_computes_the_model_within_its_precision(tmp_path):
     torch.manual_seed(0)
     model = randomize_batchnorm(ik.create_model("inception_small", num_classes=10)).eval()
@@ -177,6 +179,7 @@ def test_every_engine_computes_the_model_within_its_precision(tmp_path):
             check_row_against_fp32({"precision": engine.precision, "rel_diff_vs_fp32": diff, "engine": name})
 
 
+@pytest.mark.slow
 def test_timm_peer_is_timms_own_model():
     import timm
 
@@ -187,6 +190,7 @@ def test_timm_peer_is_timms_own_model():
     assert timm_peer(ik.create_model("inception_small")) is None  # timm has no such model
 
 
+@pytest.mark.slow
 def test_predict_folder_end_to_end(capsys, tmp_path):
     write_sample_photos(tmp_path / "photos", n=8, size=64)
     code, out, err = bench(
@@ -208,6 +212,7 @@ def test_predict_folder_end_to_end(capsys, tmp_path):
     assert (r["images"], r["batch_size"], r["passes"], r["engine"]) == (8, 4, 1, "onnxruntime")
 
 
+@pytest.mark.slow
 def test_training_benchmark(capsys):
     code, out, err = bench(
         capsys,

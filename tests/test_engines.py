@@ -59,6 +59,7 @@ def test_export_refuses_to_overwrite_its_checkpoint(tmp_path, capsys):
     assert ckpt.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_int8_of_a_run_calibrates_on_the_runs_own_data(tmp_path, capsys):
     make_folder(tmp_path / "data", {c: 2 for c in CLASSES[:4]}, size=30)
     ckpt = save_run_checkpoint(tmp_path / "run" / "best.safetensors", str(tmp_path / "data"))
@@ -78,6 +79,7 @@ def test_int8_of_a_run_whose_data_is_gone_is_refused(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 def test_int8_says_how_many_images_it_really_calibrated_on(tmp_path, capsys):
     make_folder(tmp_path / "cal", {"a": 6}, size=30)
     for name in ("broken1.png", "broken2.png"):
@@ -143,6 +145,7 @@ def test_old_keyword_arguments_still_work(pictures):
 # -- issue 13: auto ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_predict_auto_says_what_it_chose_agrees_with_fp32_and_remembers(tmp_path, pictures, capsys, cache):
     ckpt = save_small(tmp_path / "m.safetensors")
     args = ("predict", *pictures, "--checkpoint", ckpt, "--format", "json", "--workers", "0")
@@ -166,6 +169,7 @@ def test_predict_auto_says_what_it_chose_agrees_with_fp32_and_remembers(tmp_path
     )
 
 
+@pytest.mark.slow
 def test_a_cache_from_another_cpu_is_measured_again(tmp_path, pictures, capsys, monkeypatch):
     from inceptionkit.engines import auto
 
@@ -177,6 +181,7 @@ def test_a_cache_from_another_cpu_is_measured_again(tmp_path, pictures, capsys, 
     assert code == 0 and "measured before" not in err and "fastest within tolerance" in err
 
 
+@pytest.mark.slow
 def test_features_auto_stays_within_its_tolerance(tmp_path, pictures):
     model = small_model()
     want = ik.extract_features(model, pictures, preprocess=RECIPE, workers=0).features

@@ -19,6 +19,7 @@ def digits_model(main_job):
     return load_native(main_job[0] / "best.safetensors").eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", LOW_PRECISION)
 def test_low_precision_keeps_the_digits_answers(engine, digits_model, tmp_path):
     if engine not in runnable_engines():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -17,6 +18,10 @@ def pytest_configure(config: pytest.Config) -> None:
     load, but tests/test_fid_exact.py's Inception-Score comparison with torch-fidelity is then
     1.3e-4 apart, above its 1e-4 tolerance.)"""
     torch.set_num_threads(2)
+    # Nothing a test does lands in the user's cache (downloads, ONNX exports, engine choices): each
+    # session (each xdist worker) gets an empty one, which child processes inherit.
+    if "INCEPTIONKIT_TEST_KEEP_CACHE" not in os.environ:
+        os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")
 
 
 @pytest.fixture

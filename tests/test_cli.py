@@ -45,11 +45,10 @@ def _raising(e: BaseException):
             1,
             "error: internal error (a bug): KeyError: 'fc'; run with --debug for the traceback",
         ),
-        pytest.param(
+        (
             ValueError("bad"),
             1,
             "error: internal error (a bug): ValueError: bad; run with --debug for the traceback",
-            marks=pytest.mark.xfail(strict=True, reason="cli.LEGACY_USAGE_ERRORS: transitional"),
         ),
         (RuntimeError("bad"), 1, "error: internal error (a bug): RuntimeError: bad; run with --debug"),
     ],

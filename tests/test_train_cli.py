@@ -269,7 +269,7 @@ def test_nan_loss_exits_1(tmp_path, capsys):
         (["--checkpoint-every", "-2"], "--checkpoint-every must be at least 0; got -2"),
         (["--seed", "-1"], "--seed must be in [0, 9223372036854775807]; got -1"),
         (["--val-split", "0.5"], "--val-split applies to --data folders; the digits have a fixed split"),
-        (["--device", "meta"], "--device meta cannot train a model; use cpu, cuda or cuda:N"),
+        (["--device", "meta"], "--device meta cannot run a model here; use cpu, cuda or cuda:N"),
         (["--device", "tpu"], "unknown --device 'tpu'; use cpu, cuda or cuda:N"),
     ],
 )

@@ -104,13 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# TRANSITIONAL: predict.py, bench.py and export.py still raise a bare ValueError for some usage errors
-# (an unknown --device or --engine, a calibration folder without images, no weights to predict with);
-# until they raise InceptionKitError subclasses, a bare ValueError (exactly that class) is still
-# reported as a usage error (exit 2). Remove this clause, and the xfail in tests/test_cli.py, then.
-LEGACY_USAGE_ERRORS = (ValueError,)
-
-
 def _report(args: argparse.Namespace, message: object) -> None:
     """One line on stderr, control characters escaped; under torchrun, from rank 0 only."""
     if os.environ.get("RANK", "0") == "0":
@@ -141,9 +134,6 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(e, InceptionKitError):
             _report(args, e)
             return e.exit_code
-        if type(e) in LEGACY_USAGE_ERRORS:  # TRANSITIONAL, see there
-            _report(args, e)
-            return 2
         if isinstance(e, OSError):  # a file we could not read or write
             _report(args, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e)
             return 2 if isinstance(e, FileNotFoundError) else 1

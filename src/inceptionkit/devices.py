@@ -21,9 +21,9 @@ def parse_device(name: str | torch.device | None, *, default: str | None = None)
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise UsageError(f"unknown device {str(name)!r}; use cpu, cuda or cuda:N") from None
+        raise UsageError(f"unknown --device {str(name)!r}; use cpu, cuda or cuda:N") from None
     if device.type not in DEVICE_KINDS:
-        raise UsageError(f"device {str(name)!r} cannot run a model here; use cpu, cuda or cuda:N")
+        raise UsageError(f"--device {name} cannot run a model here; use cpu, cuda or cuda:N")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"--device {name}: no CUDA device is available on this machine; use cpu")

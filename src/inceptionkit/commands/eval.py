@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..cli import UsageError
 from ..data import DataError, ImageDataset
+from ..devices import parse_device
 from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
 from ..train.held_out import SPLITS, EvalImages, images_to_evaluate
 from ..weights.native import load_native, read_native_metadata
@@ -52,18 +53,11 @@ def register(subparsers) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    import torch
-
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.workers < 0:
         raise UsageError(f"--workers must be at least 0; got {args.workers}")
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown --device {args.device!r}; use cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda") or (device.type == "cuda" and not torch.cuda.is_available()):
-        raise UsageError(f"--device {args.device} cannot run a model here; use cpu, cuda or cuda:N")
+    parse_device(args.device)
     if not Path(args.checkpoint).is_file():
         raise UsageError(f"{args.checkpoint}: no such file")
     if read_native_metadata(args.checkpoint) is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, file_sha256
 from ..model import InceptionNet
 from .export import DEFAULT_OPSET, export_meta, export_onnx, export_size, onnx_metadata
 
@@ -27,14 +27,6 @@ def weights_digest(model: InceptionNet, *extra: str) -> str:
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 

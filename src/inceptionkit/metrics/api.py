@@ -13,12 +13,13 @@ from pathlib import Path
 import torch
 
 from ..errors import MetricError, UnreadableImages
+from ..fileio import file_sha256
 from ..images import find_images
 from ..model import InceptionNet
 from ..weights.hub import download, get_weight_set
 from .distributed import World, join, parse_device
 from .extract import Features, Runner
-from .network import CLASSES, FIDFeatures, file_sha256, load_fid_model
+from .network import CLASSES, FIDFeatures, load_fid_model
 from .pipelines import MODES
 from .scores import inception_score, kernel_inception_distance
 from .stats import Statistics, frechet_distance, load_statistics

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..errors import UsageError
+from .. import devices
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,10 @@ def gather(world: World, obj: object) -> list:
 
 
 def parse_device(name: str | None) -> torch.device:
-    """``--device`` (cpu, cuda, cuda:N); the default is CUDA when there is one. Under torchrun each
-    process takes the GPU of its local rank."""
-    name = name or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"unknown --device {name!r}; use cpu, cuda or cuda:N") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise UsageError(f"--device {name}: use cpu, cuda or cuda:N")
+    """``--device`` as :func:`inceptionkit.devices.parse_device` reads it; under torchrun each process
+    takes the GPU of its local rank."""
+    dev = devices.parse_device(name)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: no CUDA device is available")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(dev)

@@ -9,7 +9,6 @@ bias (torch-fidelity feeds those to the Inception Score).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -43,14 +42,6 @@ def load_fid_model(weights: str | Path | None = None) -> InceptionNet:
             f"{CLASSES} (TensorFlow's inception-2015-12-05): weights for another inception_v3 variant"
         )
     return model.eval()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class FIDFeatures(nn.Module):

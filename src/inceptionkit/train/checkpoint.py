@@ -16,7 +16,6 @@ manifest, temporary files). Run folders written before sets existed (``train_sta
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, InceptionKitError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, file_sha256
 
 STATE_FORMAT = "inceptionkit-train-state"
 SETS = "checkpoints"
@@ -70,14 +69,6 @@ class Checkpoint:
     @property
     def step(self) -> int:
         return int(self.state["global_step"])
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -174,7 +165,7 @@ def _write_files(
     elif previous is not None and (previous / BEST).exists():
         _link_or_copy(previous / BEST, folder / BEST)
     kill_point("best-written")
-    files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(folder.iterdir())}
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(folder.iterdir())}
     manifest = {"format": MANIFEST_FORMAT, "step": state["global_step"], "files": files}
     _fsync_dir(folder)
     atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2)))
@@ -205,7 +196,7 @@ def latest_complete(run_dir: Path) -> Path | None:
 def _verify(folder: Path, manifest: dict) -> None:
     for name, want in manifest.get("files", {}).items():
         path = folder / name
-        if not path.is_file() or path.stat().st_size != want["bytes"] or _sha256(path) != want["sha256"]:
+        if not path.is_file() or path.stat().st_size != want["bytes"] or file_sha256(path) != want["sha256"]:
             raise CheckpointError(
                 f"{path} is damaged (it is not the file its {MANIFEST} names); the run cannot resume from it"
             )

@@ -12,8 +12,6 @@ from torch import nn
 
 from ..errors import ConfigError, InceptionKitError
 
-DEVICE_KINDS = ("cpu", "cuda")
-
 
 @dataclass
 class Dist:
@@ -34,23 +32,6 @@ def init_distributed(device: torch.device) -> Dist:
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return d
-
-
-def parse_device(name: str | None) -> torch.device:
-    """``--device`` as a device this machine has (cpu, cuda, cuda:N); ConfigError otherwise."""
-    name = name or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown --device {name!r}; use cpu, cuda or cuda:N") from None
-    if dev.type not in DEVICE_KINDS:
-        raise ConfigError(f"--device {name} cannot train a model; use cpu, cuda or cuda:N")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: no CUDA device is available")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return dev
 
 
 def process_device(dev: torch.device, d: Dist) -> torch.device:

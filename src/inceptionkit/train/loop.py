@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..data import DIGITS, EpochSampler, ImageDataset, derive_seed, limit, load_data, train_transform
+from ..devices import parse_device
 from ..errors import ConfigError, Diverged
 from ..evaluate import EvalResult, evaluate
 from ..model import InceptionNet
@@ -21,7 +22,7 @@ from ..preprocess import Preprocess
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
 from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
-from .dist import Dist, agree, init_distributed, parse_device, process_device, wrap_for_processes
+from .dist import Dist, agree, init_distributed, process_device, wrap_for_processes
 from .optim import make_optimizer, make_scheduler
 from .report import (
     EpochSums,

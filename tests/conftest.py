@@ -20,8 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(2)
     # Nothing a test does lands in the user's cache (downloads, ONNX exports, engine choices): each
     # session (each xdist worker) gets an empty one, which child processes inherit.
-    if "INCEPTIONKIT_TEST_KEEP_CACHE" not in os.environ:
-        os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")
+    os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")
 
 
 @pytest.fixture

@@ -77,7 +77,9 @@ def test_keras_weights_give_keras_answers(keras_model, photos, capsys):
             str(weights),
             "--format",
             "json",
-            "--num-workers",
+            "--engine",
+            "torch",  # an exactness check: the default, auto, may pick a faster engine of other precision
+            "--workers",
             "0",
         ]
     )

@@ -18,7 +18,7 @@ PACKAGE = Path(inceptionkit.__file__).parent
 
 # docs/design.md, "How inceptionkit is built": the layer of each module (a name covers its submodules)
 LAYERS = {
-    1: ("errors", "fileio", "preprocess", "meta", "images", "text", "devices"),
+    1: ("errors", "fileio", "preprocess", "meta", "images", "text", "devices", "settings", "loader"),
     2: ("spec", "archs", "weight_sets", "registry"),
     3: ("trace", "calculator"),
     4: ("layers", "build", "model", "fold"),
@@ -26,12 +26,10 @@ LAYERS = {
     6: ("factory",),
     7: (
         "inference",
-        "predict",
         "data",
         "evaluate",
         "train",
         "engines",
-        "export",
         "bench",
         "metrics",
         "summary",
@@ -149,3 +147,9 @@ def test_every_op_is_handled_by_every_table(op):
     assert _handles(trace.trace_op, op), f"trace.trace_op has no rule for {op.__name__}"
     assert _handles(viz.op_label, op) or _handles(viz.layout, op), f"viz draws no {op.__name__}"
     assert _handles(keras._walk, op) or op in keras.NO_KERAS_LAYER, f"keras mapping: {op.__name__}"
+
+
+def test_every_module_the_layer_table_names_exists():
+    tops = {m.split(".")[0] for m in MODULES}
+    gone = sorted(n for names in LAYERS.values() for n in names if n not in tops)
+    assert not gone, f"LAYERS (and docs/design.md) name modules that do not exist: {gone}"

@@ -11,6 +11,7 @@ another OSError a failure (1); anything else is a bug, reported as one "internal
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import sys
@@ -18,9 +19,20 @@ import sys
 from . import __version__
 from .errors import CommandError, InceptionKitError, UsageError
 from .preprocess import MAX_IMG_SIZE
+from .settings import RunSettings
 from .text import printable
 
-__all__ = ["CommandError", "UsageError", "add_model_arguments", "img_size", "main", "non_negative_int"]
+__all__ = [
+    "CommandError",
+    "UsageError",
+    "add_format_argument",
+    "add_model_arguments",
+    "add_run_arguments",
+    "img_size",
+    "main",
+    "non_negative_int",
+    "run_settings",
+]
 
 COMMANDS = (
     "summary",
@@ -69,6 +81,76 @@ def add_img_size_argument(
     """``--img-size N`` (the grammar's), with ``--input-size`` as a hidden alias."""
     p.add_argument("--img-size", dest="img_size", type=img_size, metavar="N", help=help)
     p.add_argument("--input-size", dest="img_size", type=img_size, help=argparse.SUPPRESS)
+
+
+FORMATS = ("table", "json")
+
+
+def add_format_argument(p: argparse.ArgumentParser, what: str = "the results") -> None:
+    """``--format table|json`` (the grammar's), with ``--format text`` as a hidden alias of table."""
+    p.add_argument(
+        "--format",
+        type=output_format,
+        choices=FORMATS,
+        default="table",
+        help=f"how {what} are printed: table (default) or json",
+    )
+
+
+def output_format(text: str) -> str:
+    """An argparse type: ``table`` or ``json`` (``text``, an older spelling, is ``table``)."""
+    return "table" if text == "text" else text
+
+
+def add_run_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    batch_size: int,
+    engines: tuple[str, ...] | None = None,
+    engine_help: str = "",
+    skip_bad: str | None = None,
+    progress: bool = False,
+    workers_help: str = "background processes decoding images",
+) -> None:
+    """The flags of :class:`~inceptionkit.settings.RunSettings`, each with its one type and default:
+    ``--batch-size`` (``batch_size`` is this job's default), ``--workers``, ``--device``, and where
+    the job has them ``--engine`` (``engines``: its choices, besides ``auto``), ``--skip-bad`` (its
+    help) and ``--progress/--no-progress``. Turn the parsed arguments into the record with
+    :func:`run_settings`."""
+    p.add_argument(
+        "--batch-size", type=positive_int, default=batch_size, metavar="N",
+        help=f"images per batch (default {batch_size})",
+    )
+    p.add_argument(
+        "--workers", type=non_negative_int, default=None, metavar="N",
+        help=f"{workers_help} (default: min(4, CPUs); 0: none)",
+    )
+    p.add_argument("--num-workers", type=non_negative_int, dest="workers", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--device", type=str, default=None, metavar="DEVICE",
+        help="cpu, cuda or cuda:N (default: cuda if there is one, else cpu)",
+    )
+    if engines is not None:
+        p.add_argument("--engine", choices=("auto", *engines), default="auto", help=engine_help)
+    if skip_bad is not None:
+        p.add_argument("--skip-bad", action="store_true", help=skip_bad)
+    if progress:
+        p.add_argument(
+            "--progress", action=argparse.BooleanOptionalAction, default=None,
+            help="progress bar (default: when stderr is a terminal)",
+        )
+
+
+def run_settings(args: argparse.Namespace, **extra: object) -> RunSettings:
+    """The :class:`~inceptionkit.settings.RunSettings` of parsed arguments: every shared flag the
+    command has, ``extra`` fields besides, and one-line notes printed as ``inceptionkit CMD: ...``."""
+    names = {f.name for f in dataclasses.fields(RunSettings)} - {"log"}
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    command = getattr(args, "command", None) or "inceptionkit"
+    return RunSettings(
+        **{**given, **extra},
+        log=lambda line: print(f"inceptionkit {command}: {printable(line)}", file=sys.stderr),
+    )
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..cli import UsageError, positive_int
+from ..cli import UsageError, add_format_argument, add_run_arguments, positive_int, run_settings
 from ..engines import ENGINES, default_preprocess
 from ..images import display_path
-from ..inference import Prediction, RunOptions, cached_tag, load_model, predict
+from ..inference import Prediction, cached_tag, load_model, predict
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..registry import get_spec
+from ..settings import RunSettings
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,20 +40,11 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint", metavar="FILE", help="an inceptionkit checkpoint, e.g. RUN/best.safetensors"
     )
-    p.add_argument("--batch-size", type=positive_int, default=16, metavar="B")
-    p.add_argument(
-        "--workers",
-        type=workers,
-        metavar="N",
-        help="background processes decoding images (default: min(4, CPUs); 0: none)",
-    )
-    p.add_argument("--num-workers", type=workers, dest="workers", help=argparse.SUPPRESS)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the torch engine)")
-    p.add_argument(
-        "--engine",
-        choices=("auto", *ENGINES),
-        default="auto",
-        help="auto (default): the fastest engine here whose outputs stay within tolerance of fp32, "
+    add_run_arguments(
+        p,
+        batch_size=16,
+        engines=ENGINES,
+        engine_help="auto (default): the fastest engine here whose outputs stay within tolerance of fp32, "
         "measured on the first images (and remembered for this machine); torch: exact fp32",
     )
     p.add_argument(
@@ -69,25 +61,9 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
-def workers(text: str) -> int:
-    """An argparse type: a number of worker processes, 0 or more."""
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
-    return n
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
+def run_options(args: argparse.Namespace) -> RunSettings:
     """How to run, from the shared arguments."""
-    return RunOptions(
-        engine=args.engine,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
-        max_pixels=args.max_pixels,
-        calibration=args.calibration,
-        log=lambda line: print(f"inceptionkit {args.command}: {line}", file=sys.stderr),
-    )
+    return run_settings(args)
 
 
 def model_from_args(args: argparse.Namespace) -> InceptionNet:
@@ -113,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_input_arguments(p)
     p.add_argument("--top", type=positive_int, default=5, metavar="K", help="classes per image (default 5)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the classes")
     p.add_argument(
         "--onnx",
         metavar="FILE",
@@ -145,7 +121,7 @@ def _classifier(args: argparse.Namespace):
         return model_from_args(args), None
     if args.engine not in ("auto", "onnxruntime"):
         raise UsageError("--onnx FILE runs with --engine onnxruntime (or auto)")
-    if args.device != "cpu":
+    if args.device not in (None, "cpu"):
         raise UsageError("the onnxruntime engine runs on the CPU; drop --device")
     from ..engines import OnnxRunner
 

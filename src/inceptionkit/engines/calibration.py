@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from ..data import DIGITS, Samples, limit, load_digits
-from ..errors import DataError, ImageError, InputError, UsageError
+from ..errors import DataError, InputError, UsageError
 from ..images import find_images, load_image
+from ..loader import load_batches
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from .export import export_meta
@@ -57,24 +58,30 @@ class Skipped:
         return f"{len(self.files)} file(s) did not decode and were left out: {names}{more}"
 
 
+class _Prepared:
+    """Sample ``i`` through ``transform`` (a picklable transform for the loading loop)."""
+
+    def __init__(self, samples: Samples, transform) -> None:
+        self.samples, self.transform = samples, transform
+
+    def __call__(self, i: int) -> torch.Tensor:
+        return self.transform(self.samples.load(i))
+
+
 def image_batches(
-    samples: Samples, recipe: Preprocess, batch_size: int, skipped: Skipped | None = None
+    samples: Samples, recipe: Preprocess, batch_size: int, skipped: Skipped | None = None, workers: int = 0
 ) -> Iterator[Batch]:
-    """``samples`` preprocessed with ``recipe``, in batches; files that do not decode are left out
-    (and listed in ``skipped``)."""
-    transform = recipe.transform()
-    for start in range(0, len(samples), batch_size):
-        xs, ys = [], []
-        for i in range(start, min(start + batch_size, len(samples))):
-            try:
-                xs.append(transform(samples.load(i)))
-            except ImageError as e:
-                if skipped is not None:
-                    skipped.files.append((str(samples.items[i]), str(e)))
-                continue
-            ys.append(samples.targets[i])
-        if xs:
-            yield Batch(torch.stack(xs), torch.tensor(ys) if min(ys) > UNLABELLED else None)
+    """``samples`` preprocessed with ``recipe``, in batches, through the one loading loop; files that
+    do not decode are left out (and listed in ``skipped``)."""
+    for b in load_batches(
+        range(len(samples)), _Prepared(samples, recipe.transform()), batch_size=batch_size, workers=workers,
+        progress=False,
+    ):
+        if skipped is not None:
+            skipped.files += [(str(samples.items[i]), e) for i, e in zip(b.indices, b.errors, strict=True) if e]
+        if b.batch is not None:
+            ys = [samples.targets[i] for i in b.good]
+            yield Batch(b.batch, torch.tensor(ys) if min(ys) > UNLABELLED else None)
 
 
 @dataclass

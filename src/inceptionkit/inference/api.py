@@ -3,16 +3,14 @@
 Both run on any engine (:mod:`inceptionkit.engines`): ``torch`` (the default in Python: exact fp32),
 a named faster one, or ``auto`` (the command line's default), which measures the engines this
 machine can run on the first batches and keeps the fastest whose outputs stay within tolerance of
-fp32 (see :mod:`inceptionkit.engines.auto`). How they run is one :class:`RunOptions`; each of its
-fields may also be given as a keyword argument.
+fp32 (see :mod:`inceptionkit.engines.auto`). How they run is the one record of run settings,
+:class:`~inceptionkit.settings.RunSettings` (``settings=``); each of its fields may also be given as a
+keyword argument. In Python the engine is ``torch`` unless asked; the batch size 16.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,59 +24,26 @@ from ..engines.export import default_preprocess
 from ..errors import InceptionKitError, UsageError
 from ..model import InceptionNet
 from ..preprocess import Preprocess
+from ..settings import RunSettings, settings_from
 from .models import load_model
 from .pipeline import ImageInput, Run, run_batches
 from .results import Features, Prediction, top_k
 
 Pool = Literal["avg", "max", "none"]
-ALIASES = {"num_workers": "workers"}  # the keyword arguments' older names
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How :func:`predict` and :func:`extract_features` run.
-
-    ``engine``: ``torch`` (exact fp32, the default), ``auto`` or any name in
-    :data:`inceptionkit.engines.ENGINES`. ``device``: for the torch engine (default: the model's).
-    ``preprocess`` overrides the model's recipe. ``workers``: background processes decoding images
-    (default min(4, CPUs); 0: none). ``progress=None`` shows a bar on a terminal for many images.
-    ``max_pixels``: larger images are refused as decompression bombs. ``calibration``: a folder of
-    images for the int8 engines (default: the data the weights were trained on, when known).
-    ``threads``: for the CPU engines (default: PyTorch's). ``cache_dir``: where exported files and
-    ``auto``'s choices are kept. ``log``: gets ``auto``'s one line saying what it chose (default:
-    stderr).
-    """
-
-    engine: str = "torch"
-    batch_size: int = 16
-    workers: int | None = None
-    device: str | torch.device | None = None
-    preprocess: Preprocess | None = None
-    progress: bool | None = None
-    max_pixels: int | None = None
-    calibration: str | Path | None = None
-    threads: int | None = None
-    cache_dir: str | Path | None = None
-    log: Callable[[str], None] | None = None
-
-    def with_settings(self, settings: dict) -> RunOptions:
-        """A copy with ``settings`` (field names or their older aliases) replaced."""
-        fields = {f.name for f in dataclasses.fields(self)}
-        named = {ALIASES.get(k, k): v for k, v in settings.items()}
-        if unknown := sorted(set(named) - fields):
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
-        return dataclasses.replace(self, **named)
+BATCH_SIZE = 16  # predict's and features' batch when the settings give none
+RunOptions = RunSettings  # the record's name before it was shared by every job
 
 
 def predict(
     model_or_name: InceptionNet | Callable[[torch.Tensor], torch.Tensor] | str,
     images: ImageInput | Iterable[ImageInput],
-    options: RunOptions | None = None,
+    settings: RunSettings | None = None,
     *,
     weights: str | Path | None = None,
     variant: str | None = None,
     top: int = 5,
-    **settings: object,
+    preprocess: Preprocess | None = None,
+    **overrides: object,
 ) -> list[Prediction]:
     """The ``top`` most likely classes of each image, in input order (folders expand to their files).
 
@@ -87,15 +52,16 @@ def predict(
     ``variant`` optional), or any callable from a float NCHW batch to logits with
     ``preprocess``/``classes`` attributes (an ONNX runner, run on the CPU). ``images``: paths (files
     or folders), PIL images, or already preprocessed tensors (C, H, W) or (N, C, H, W).
-    ``options`` (or its fields as keywords, e.g. ``batch_size=8, engine="auto"``): how to run.
+    ``settings`` (or its fields as keywords, e.g. ``batch_size=8, engine="auto"``): how to run;
+    ``preprocess`` overrides the model's recipe.
     An image whose logits are not finite gets an error, never a NaN probability.
     """
-    opts = (options or RunOptions()).with_settings(settings)
+    opts = settings_from(settings, overrides)
     if top < 1:
         raise UsageError(f"top must be at least 1, got {top}")
     model = _resolve(model_or_name, weights, variant)
     _refuse_headless(model)
-    recipe, classes = _recipe(model, opts.preprocess)
+    recipe, classes = _recipe(model, preprocess)
     results: list[Prediction] = []
     for paths, logits, errors in _run(model, images, recipe, LOGITS, opts):
         answers = iter(top_k(logits, top, classes) if logits is not None else [])
@@ -109,19 +75,20 @@ def predict(
 def extract_features(
     model_or_name: InceptionNet | str,
     images: ImageInput | Iterable[ImageInput],
-    options: RunOptions | None = None,
+    settings: RunSettings | None = None,
     *,
     weights: str | Path | None = None,
     variant: str | None = None,
     layer: str | None = None,
     pool: Pool = "avg",
-    **settings: object,
+    preprocess: Preprocess | None = None,
+    **overrides: object,
 ) -> Features:
     """Features of each readable image: the output of stage ``layer`` (default: the last one, what
     ``model.forward_features`` gives; keras names such as ``mixed5`` work), pooled over space with
     the model's own global pooling (``avg``, i.e. ``model.forward_head(x, pre_logits=True)``), by
     maximum (``max``) or not at all (``none``). Other arguments as for :func:`predict`."""
-    opts = (options or RunOptions()).with_settings(settings)
+    opts = settings_from(settings, overrides)
     if pool not in ("avg", "max", "none"):
         raise UsageError(f"pool must be avg, max or none, got {pool!r}")
     model = _resolve(model_or_name, weights, variant)
@@ -129,7 +96,7 @@ def extract_features(
         raise UsageError("features need an inceptionkit model (InceptionNet), not an exported one")
     if layer is not None:
         model.spec.resolve(layer)  # an unknown stage fails now, not after decoding every image
-    recipe, _ = _recipe(model, opts.preprocess)
+    recipe, _ = _recipe(model, preprocess)
     kept: list[str | None] = []
     outputs: list[torch.Tensor] = []
     failed: list[tuple[str | None, str]] = []
@@ -176,7 +143,7 @@ def _recipe(model: object, preprocess: Preprocess | None) -> tuple[Preprocess, l
     return default_preprocess(), classes
 
 
-def _run(model, images, recipe: Preprocess, task: Task, opts: RunOptions):
+def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings):
     """The pipeline's batches with the engine ``opts`` asks for."""
     if isinstance(model, InceptionNet):
         model.check_input(torch.empty(1, recipe.channels, recipe.size, recipe.size, device="meta"))
@@ -189,7 +156,7 @@ def _run(model, images, recipe: Preprocess, task: Task, opts: RunOptions):
         images,
         recipe,
         engine_for,
-        batch_size=opts.batch_size,
+        batch_size=opts.batch(BATCH_SIZE),
         workers=opts.workers,
         progress=opts.progress,
         max_pixels=opts.max_pixels,
@@ -199,7 +166,7 @@ def _run(model, images, recipe: Preprocess, task: Task, opts: RunOptions):
 
 
 def _engine_for(
-    model: InceptionNet, task: Task, recipe: Preprocess, opts: RunOptions
+    model: InceptionNet, task: Task, recipe: Preprocess, opts: RunSettings
 ) -> tuple[Callable[[list[torch.Tensor]], Run], torch.device]:
     if opts.engine not in ("torch", "auto") and opts.device is not None and str(opts.device) != "cpu":
         raise UsageError(f"the {opts.engine} engine runs on the CPU; drop --device or use --engine torch")
@@ -232,8 +199,8 @@ def _engine_for(
         and (e not in INT8_ENGINES or calibration is not None)
     ]
     threads = opts.threads or torch.get_num_threads()
-    key = cache_key(model, task, recipe.size, opts.batch_size, threads)
-    say = opts.log or (lambda line: print(f"inceptionkit: {line}", file=sys.stderr))
+    key = cache_key(model, task, recipe.size, opts.batch(BATCH_SIZE), threads)
+    say = opts.say
 
     def engine_for(first: list[torch.Tensor]) -> Run:
         if not first:  # nothing readable: nothing to measure or to run
@@ -244,7 +211,7 @@ def _engine_for(
 
 
 def _calibration(
-    model: InceptionNet, recipe: Preprocess, opts: RunOptions, *, required: bool
+    model: InceptionNet, recipe: Preprocess, opts: RunSettings, *, required: bool
 ) -> Calibration | None:
     """The int8 engines' calibration images: ``opts.calibration``, else the weights' training data
     when known; None when there are none (and int8 was not asked for by name)."""

@@ -1,63 +1,46 @@
 """The loading pipeline: images in (paths, folders, PIL images, tensors), preprocessed batches out.
 
-Decoding and preprocessing run in background workers (a torch ``DataLoader``) while the engine works
-on the previous batch. Each worker hands back, per image, either the preprocessed tensor or the
-one-line reason it could not be read, so a bad file becomes that file's result and never stops the run.
+Decoding and preprocessing run in background workers (the one loading loop,
+:func:`inceptionkit.loader.load_batches`) while the engine works on the previous batch. Each image
+comes back as the preprocessed tensor or the one-line reason it could not be read, so a bad file
+becomes that file's result and never stops the run.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ImageError, InputError
 from ..images import Source, as_mode, find_images, load_image
+from ..loader import Loaded, load_batches
 from ..preprocess import Preprocess
+from ..settings import default_workers
 
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
-SCREENFUL = 20  # more images than this get a progress bar (when stderr is a terminal)
 
 
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+class Prepare:
+    """One input ready for the model: a tensor as it is, a PIL image or a file through ``recipe``
+    (a picklable transform for :func:`~inceptionkit.loader.load_batches`)."""
 
-
-class _Images(Dataset):
-    """Item i: ``(tensor, None)`` ready for the model, or ``(None, reason)`` if it cannot be read."""
-
-    def __init__(
-        self, items: list[Source | Image.Image | torch.Tensor], recipe: Preprocess, max_pixels: int | None
-    ) -> None:
-        self.items = items
+    def __init__(self, recipe: Preprocess, max_pixels: int | None) -> None:
         self.transform = recipe.transform()
         self.mode = "L" if recipe.channels == 1 else "RGB"
         self.max_pixels = max_pixels
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, str | None]:
-        item = self.items[i]
+    def __call__(self, item: Source | Image.Image | torch.Tensor) -> torch.Tensor:
         if isinstance(item, torch.Tensor):
-            return item, None
-        try:
-            if isinstance(item, Image.Image):
-                return self.transform(as_mode(item, self.mode)), None
-            if item.error:
-                return None, item.error
-            return self.transform(load_image(item.path, self.mode, max_pixels=self.max_pixels)), None
-        except ImageError as e:
-            return None, str(e)
-
-
-def _collate(samples: list[tuple[torch.Tensor | None, str | None]]) -> tuple[torch.Tensor | None, list]:
-    good = [x for x, _ in samples if x is not None]
-    return (torch.stack(good) if good else None), [e for _, e in samples]
+            return item
+        if isinstance(item, Image.Image):
+            return self.transform(as_mode(item, self.mode))
+        if item.error:
+            raise ImageError(item.error)
+        return self.transform(load_image(item.path, self.mode, max_pixels=self.max_pixels))
 
 
 def _items(images: ImageInput | Iterable[ImageInput], recipe: Preprocess) -> list:
@@ -107,47 +90,21 @@ def run_batches(
     if workers is not None and workers < 0:
         raise InputError(f"workers must be at least 0, got {workers}")
     items = _items(images, recipe)
-    n_batches = -(-len(items) // batch_size)
-    loader = DataLoader(
-        _Images(items, recipe, max_pixels),
+    batches = load_batches(
+        items,
+        Prepare(recipe, max_pixels),
         batch_size=batch_size,
-        shuffle=False,
-        num_workers=min(default_workers() if workers is None else workers, n_batches),
-        collate_fn=_collate,
+        workers=default_workers() if workers is None else workers,
+        progress=progress,
+        label=f"{len(items)} images",
         pin_memory=pin_memory,
     )
-    show = sys.stderr.isatty() and len(items) > SCREENFUL if progress is None else progress
     paths = [it.path if isinstance(it, Source) else None for it in items]
-    batches = _track(loader, n_batches, len(items), show)
-    first: list[tuple[torch.Tensor | None, list]] = []
-    for x, errors in batches:
-        first.append((x, errors))
-        if sum(len(b) for b, _ in first if b is not None) >= lookahead:
+    first: list[Loaded] = []
+    for loaded in batches:
+        first.append(loaded)
+        if sum(len(b.good) for b in first) >= lookahead:
             break
-    engine = engine_for([x for x, _ in first if x is not None])
-    start = 0
-    for x, errors in _chain(first, batches):
-        yield paths[start : start + len(errors)], engine(x) if x is not None else None, errors
-        start += len(errors)
-
-
-def _chain(first: list, rest: Iterator) -> Iterator:
-    yield from first
-    yield from rest
-
-
-def _track(loader: DataLoader, n_batches: int, n_images: int, show: bool) -> Iterator:
-    if not show:
-        return iter(loader)
-    from rich.console import Console
-    from rich.progress import track
-
-    return iter(
-        track(
-            loader,
-            total=n_batches,
-            description=f"{n_images} images",
-            console=Console(stderr=True),
-            transient=True,
-        )
-    )
+    engine = engine_for([b.batch for b in first if b.batch is not None])
+    for b in itertools.chain(first, batches):
+        yield [paths[i] for i in b.indices], engine(b.batch) if b.batch is not None else None, b.errors

@@ -1,8 +1,9 @@
 """Images (files, tensors or batches from an iterator) through a mode's pipeline and the FID network,
 into streaming statistics.
 
-Files are found and decoded by :mod:`inceptionkit.images` (the one image pipeline), in DataLoader
-worker processes that also resize, so decoding overlaps the network. Each image is resized on its
+Files are found and decoded by :mod:`inceptionkit.images` (the one image pipeline) and read through
+the one loading loop (:func:`inceptionkit.loader.load_batches`), whose worker processes also resize,
+so decoding overlaps the network. Each image is resized on its
 own: folders of mixed sizes work in every mode. Under torchrun each process takes every world-th
 file; counts and sums are added up across processes, kept features gathered back into file order.
 """
@@ -14,10 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from ..errors import ImageError
 from ..images import load_image
+from ..loader import load_batches
 from .distributed import World, gather, sum_all
 from .network import FIDFeatures
 from .pipelines import PIPELINES, image_to_tensor
@@ -34,28 +34,15 @@ class Features:
     bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
-class _Files(Dataset):
-    """Decodes and resizes one file: (index, tensor or None, error message)."""
+class Decode:
+    """One file decoded (the one image pipeline) and resized by a mode's pipeline: a picklable
+    transform for :func:`~inceptionkit.loader.load_batches`."""
 
-    def __init__(self, files: list[str], mode: str) -> None:
-        self.files, self.pipeline = files, PIPELINES[mode]
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str]:
-        try:
-            img = image_to_tensor(load_image(self.files[i], "RGB"))
-        except ImageError as e:
-            return i, None, str(e)
-        return i, self.pipeline(img[None])[0], ""
-
-
-def _collate(items: list) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
-    good = [(i, t) for i, t, _ in items if t is not None]
-    bad = [(i, err) for i, t, err in items if t is None]
-    batch = torch.stack([t for _, t in good]) if good else None
-    return [i for i, _ in good], batch, bad
+    def __call__(self, file: str) -> torch.Tensor:
+        return PIPELINES[self.mode](image_to_tensor(load_image(file, "RGB"))[None])[0]
 
 
 @dataclass
@@ -75,22 +62,15 @@ class Runner:
     def files(self, files: list[str], label: str = "") -> Features:
         """Statistics of image files; this process takes files rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
-        loader = DataLoader(
-            _Files([files[i] for i in mine], self.mode),
-            batch_size=self.batch_size,
-            num_workers=self.workers,
-            collate_fn=_collate,
-            persistent_workers=False,
-            prefetch_factor=4 if self.workers else None,
-        )
         out, parts, bad = self._start(), [], []
-        bar = self._bar(len(files), label)
-        for idx, batch, errors in loader:
-            bad += [(files[mine[i]], err) for i, err in errors]
-            if batch is not None:
-                parts.append(([mine[i] for i in idx], *self._run(batch, out)))
-            bar.update(len(idx) + len(errors))
-        bar.close()
+        show = None if self.progress and self.world.main else False  # None: on a terminal
+        for b in load_batches(
+            [files[i] for i in mine], Decode(self.mode), batch_size=self.batch_size, workers=self.workers,
+            progress=show, label=label,
+        ):
+            bad += [(files[mine[i]], e) for i, e in zip(b.indices, b.errors, strict=True) if e is not None]
+            if b.batch is not None:
+                parts.append(([mine[i] for i in b.good], *self._run(b.batch, out)))
         return self._finish(out, parts, bad)
 
     def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:

@@ -1,0 +1,117 @@
+"""The one image-loading loop: items (files, images, tensors) through a per-item transform in
+background worker processes, in order, in batches, with each item's error in its place and a
+progress bar. predict, features, eval, FID and int8 calibration all read their images through it,
+each with its own transform.
+
+A transform takes one item and returns a tensor, or raises :class:`~inceptionkit.errors.ImageError`
+(the item's one-line reason); the loop never stops for a bad item. Batches come back in item order.
+
+Worker processes are started with ``fork`` only while no native inference runtime (ONNX Runtime,
+OpenVINO) has been loaded into this process; after one has, with ``forkserver``. A forked child
+inherits the parent's memory but only the forking thread: the thread pools those runtimes keep
+running (OpenVINO's TBB arena, ONNX Runtime's intra-op pool) are copied as locked mutexes and
+bookkeeping for threads that do not exist in the child, which is undefined behaviour under POSIX
+and, at random, a segmentation fault. ``forkserver`` children come from a clean process that never
+loaded them. (PyTorch's own OpenMP pool is reinitialised after fork by PyTorch itself.)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import ImageError
+
+T = TypeVar("T")
+SCREENFUL = 20  # more items than this get a progress bar when stderr is a terminal (progress=None)
+NATIVE_RUNTIMES = ("onnxruntime", "openvino")  # modules whose thread pools make fork unsafe
+FORKSERVER_PRELOAD = ["torch", "PIL.Image", "inceptionkit.images", "inceptionkit.preprocess"]
+
+
+@dataclass
+class Loaded:
+    """One batch: the items' indices (in order), the stacked tensors of the readable ones (None when
+    none was), and per index its error (None when it was read)."""
+
+    indices: list[int]
+    batch: torch.Tensor | None
+    errors: list[str | None]
+
+    @property
+    def good(self) -> list[int]:
+        """The indices of the items in :attr:`batch`, in its order."""
+        return [i for i, e in zip(self.indices, self.errors, strict=True) if e is None]
+
+
+class _Items(Dataset, Generic[T]):
+    def __init__(self, items: Sequence[T], transform: Callable[[T], torch.Tensor]) -> None:
+        self.items, self.transform = items, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            return i, self.transform(self.items[i]), None
+        except ImageError as e:
+            return i, None, str(e)
+
+
+def _collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Loaded:
+    good = [t for _, t, _ in samples if t is not None]
+    return Loaded([i for i, _, _ in samples], torch.stack(good) if good else None, [e for _, _, e in samples])
+
+
+def worker_context() -> str | None:
+    """How worker processes start: None (the platform's default, fork on Linux) while no native
+    runtime is loaded in this process, else ``forkserver`` (see the module's docstring)."""
+    import multiprocessing
+
+    if not any(name in sys.modules for name in NATIVE_RUNTIMES):
+        return None
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    multiprocessing.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return "forkserver"
+
+
+def load_batches(
+    items: Sequence[T],
+    transform: Callable[[T], torch.Tensor],
+    *,
+    batch_size: int,
+    workers: int,
+    progress: bool | None = None,
+    label: str = "",
+    pin_memory: bool = False,
+) -> Iterator[Loaded]:
+    """``items`` through ``transform`` in ``workers`` background processes (0: in this one), in
+    batches of ``batch_size``, in order. ``progress``: a bar of items done and items/s (None: when
+    stderr is a terminal and there are more than a screenful)."""
+    n_batches = -(-len(items) // batch_size)
+    workers = max(0, min(workers, n_batches))
+    loader = DataLoader(
+        _Items(items, transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if workers else None,
+        multiprocessing_context=worker_context() if workers else None,
+    )
+    show = sys.stderr.isatty() and len(items) > SCREENFUL if progress is None else progress
+    if not show:
+        yield from loader
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=len(items), desc=label or None, unit="img", leave=False, file=sys.stderr) as bar:
+        for loaded in loader:
+            yield loaded
+            bar.update(len(loaded.indices))

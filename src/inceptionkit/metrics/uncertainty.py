@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MetricError
-from .scores import kernel_inception_distance
+from .scores import SEED, _poly, kernel_inception_distance
 from .stats import Statistics, frechet_distance
 
 MIN_SIZE, POINTS = 5000, 15  # score_infinity.py's defaults
@@ -154,6 +154,23 @@ def bootstrap_fid(
     )
 
 
+def _kid_of_origins(f1, f2, o1, o2, subsets: int, size: int, seed: int) -> float:
+    """torch-fidelity's KID (its seeded subsets, its kernel), where the within-set sums leave out every
+    pair of rows drawn from the same original sample (not just the diagonal): a resample's duplicates
+    would otherwise add k(x, x) terms and bias it upwards. Without duplicates it is torch-fidelity's."""
+    rng = np.random.RandomState(seed)
+    values = np.zeros(subsets)
+    for i in range(subsets):
+        a, b = rng.choice(len(f1), size, replace=False), rng.choice(len(f2), size, replace=False)
+        x, y, ox, oy = f1[a], f2[b], o1[a], o2[b]
+        within = [
+            (_poly(z, z) * (o[:, None] != o[None, :])).sum() / (o[:, None] != o[None, :]).sum()
+            for z, o in ((x, ox), (y, oy))
+        ]
+        values[i] = within[0] + within[1] - 2 * _poly(x, y).mean()
+    return float(values.mean())
+
+
 def bootstrap_kid(
     features1: np.ndarray,
     features2: np.ndarray,
@@ -164,12 +181,20 @@ def bootstrap_kid(
     ci: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """KID (torch-fidelity's mean over ``subsets``) with its percentile bootstrap interval."""
+    """KID (torch-fidelity's mean over ``subsets`` of ``subset_size``) with its percentile bootstrap
+    interval; pairs of a resample's duplicates are left out of its within-set sums (see
+    :func:`_kid_of_origins`)."""
+    _check_ci(ci)
+    if bootstrap < 2:
+        raise MetricError(f"bootstrap of {bootstrap} resamples: at least 2 are needed (1000 is usual)")
     size = min(subset_size, len(features1), len(features2))
-    return _bootstrap(
-        lambda xs: kernel_inception_distance(xs[0], xs[1], subsets, size)[0],
-        [features1, features2],
-        bootstrap,
-        ci,
-        seed,
-    )
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(bootstrap):
+        o1, o2 = (
+            rng.integers(0, len(features1), len(features1)),
+            rng.integers(0, len(features2), len(features2)),
+        )
+        estimates.append(_kid_of_origins(features1[o1], features2[o2], o1, o2, subsets, size, SEED))
+    value = kernel_inception_distance(features1, features2, subsets, size)[0]
+    return _percentiles(value, np.array(estimates), ci)

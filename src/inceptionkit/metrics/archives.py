@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, MetricError
 from ..images import IMAGE_EXTENSIONS, as_mode
@@ -163,6 +163,8 @@ def _decode(data: bytes) -> torch.Tensor:
             rgb = as_mode(ImageOps.exif_transpose(img), "RGB")
     except ImageError:
         raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image file (no decoder recognises its content)") from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"refused as a possible decompression bomb: {e}") from None
     except Exception as e:  # any decoder failure is this member's error

@@ -8,12 +8,17 @@ any size), statistics files, tensors or iterators of batches (a training loop's 
 from .api import DEFAULT_WEIGHTS, MetricResult, Network, calculate_metrics, compute_statistics
 from .network import DIMS, TAPS, FIDFeatures, load_fid_model
 from .pipelines import MODES, PIPELINES
+from .prdc import ManifoldScores, prdc
 from .scores import inception_score, kernel_inception_distance
 from .stats import Moments, Statistics, frechet_distance, load_statistics, save_statistics
+from .uncertainty import Extrapolation, Interval, bootstrap_fid, bootstrap_kid, fid_infinity
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "DIMS",
+    "Extrapolation",
+    "Interval",
+    "ManifoldScores",
     "MODES",
     "PIPELINES",
     "TAPS",
@@ -22,12 +27,16 @@ __all__ = [
     "Moments",
     "Network",
     "Statistics",
+    "bootstrap_fid",
+    "bootstrap_kid",
     "calculate_metrics",
     "compute_statistics",
+    "fid_infinity",
     "frechet_distance",
     "inception_score",
     "kernel_inception_distance",
     "load_fid_model",
     "load_statistics",
+    "prdc",
     "save_statistics",
 ]

@@ -17,22 +17,18 @@ from ..fileio import file_sha256
 from ..images import find_images
 from ..model import InceptionNet
 from ..weights.hub import download, get_weight_set
+from .conventions import CONVENTIONS
 from .distributed import World, join, parse_device
 from .extract import Features, Runner
 from .network import CLASSES, FIDFeatures, load_fid_model
 from .pipelines import MODES
-from .scores import inception_score, kernel_inception_distance
 from .stats import Statistics, frechet_distance, load_statistics
 
 log = logging.getLogger("inceptionkit.metrics")
 
 # whose published file each mode loads by default (clean-fid runs NVIDIA's torchscript copy of the
 # same TensorFlow weights, which cannot be loaded without its code; pytorch-fid's file is the same graph)
-DEFAULT_WEIGHTS = {
-    "pytorch-fid": "inception_v3.pytorch_fid",
-    "torch-fidelity": "inception_v3.torch_fidelity",
-    "clean": "inception_v3.pytorch_fid",
-}
+DEFAULT_WEIGHTS = {mode: c.weights for mode, c in CONVENTIONS.items()}
 Source = str | os.PathLike | torch.Tensor | Iterable[torch.Tensor]
 
 
@@ -128,10 +124,10 @@ def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) 
     smallest = min(n1, n2)
     if smallest >= asked:
         return asked
-    if mode == "torch-fidelity":
+    if CONVENTIONS[mode].strict_kid:
         raise MetricError(
             f"KID subset size {asked} is more than the images of {labels[0]} ({n1}) or {labels[1]} ({n2}); "
-            f"torch-fidelity refuses this: pass --kid-subset-size {smallest} or less"
+            f"{mode} refuses this: pass --kid-subset-size {smallest} or less"
         )
     warnings.warn(
         f"KID subset size reduced from {asked} to {smallest}, the smaller input's count", stacklevel=3
@@ -171,14 +167,14 @@ def calculate_metrics(
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
         # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
-        net = FIDFeatures(network.model, dims, logits=isc, fast=mode != "torch-fidelity").to(dev)
+        net = FIDFeatures(network.model, dims, logits=isc, fast=CONVENTIONS[mode].fast).to(dev)
         runner = Runner(net, mode, dev, world, batch_size, workers, progress, keep_features=kid)
         fa = _run(a, replace(runner, keep_logits=isc), skip_bad) if a.stats is None else None
         fb = _run(b, runner, skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
     settings: dict = {"mode": mode, "dims": dims}
     if isc:
-        metrics["inception_score_mean"], metrics["inception_score_std"] = inception_score(
+        metrics["inception_score_mean"], metrics["inception_score_std"] = CONVENTIONS[mode].isc(
             fa.logits, isc_splits
         )
         settings["isc_splits"] = isc_splits
@@ -186,12 +182,11 @@ def calculate_metrics(
     sb = (b.stats or fb.moments.statistics(mode, b.label)) if b is not None else None
     if kid:
         size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
-        mean, std = kernel_inception_distance(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
+        mean, std = CONVENTIONS[mode].kid(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
         metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
         settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")
     if fid:
-        method = "eigvals" if mode == "torch-fidelity" else "sqrtm"
-        metrics["frechet_inception_distance"] = frechet_distance(sa, sb, method)
+        metrics["frechet_inception_distance"] = frechet_distance(sa, sb, CONVENTIONS[mode].fid)
     settings.update(
         images={s.source: s.count for s in (sa, sb) if s is not None},
         skipped={x.source: len(f.bad) for x, f in ((sa, fa), (sb, fb)) if f is not None and f.bad},
@@ -237,7 +232,7 @@ def compute_statistics(
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
-    features = FIDFeatures(net.model, dims, fast=mode != "torch-fidelity").to(dev)
+    features = FIDFeatures(net.model, dims, fast=CONVENTIONS[mode].fast).to(dev)
     runner = Runner(features, mode, dev, world, batch_size, workers, progress)
     return _run(inp, runner, skip_bad).moments.statistics(mode, inp.label)
 

@@ -7,6 +7,17 @@
 - ``clean`` (clean-fid's "clean" mode): each channel resized on its own as a float image with PIL's
   bicubic filter (antialiased), clipped to [0, 255], then ``(x - 128) / 128`` (the scaling of the
   torchscript network clean-fid runs).
+- ``torchmetrics`` (1.9's default, ``antialias=True``): uint8 pixels as floats,
+  ``F.interpolate(bilinear, align_corners=False, antialias=True)``, then ``(x - 128) / 128``;
+  ``torchmetrics-legacy`` (``antialias=False``, its resize before 1.8): torch-fidelity's TensorFlow 1.x
+  bilinear. Floats in [0, 1] become pixels as torchmetrics' ``normalize=True`` makes them:
+  ``(x * 255).byte()``, truncated.
+- ``clean-legacy-tensorflow`` (clean-fid's ``legacy_tensorflow``): no resize outside the network; its
+  torchscript network resizes with ``affine_grid`` + ``grid_sample(bilinear, border)`` (TensorFlow 1.x's
+  ``resize_bilinear`` sampling: source = destination x in / out), then ``(x - 128) / 128``.
+- ``clean-legacy-pytorch`` (clean-fid's ``legacy_pytorch``): the pixels (0-255) resized by
+  ``F.interpolate(bilinear, align_corners=False)``, clipped to [0, 255], then pytorch-fid's network
+  on ``x / 255`` (which scales ``2x - 1``).
 
 Each function takes a batch (N, 3, H, W) of uint8 pixels, or of floats in [0, 1] (generated samples),
 and returns float32 (N, 3, 299, 299) in the network's scale.
@@ -22,7 +33,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 SIZE = 299
-MODES = ("pytorch-fid", "torch-fidelity", "clean")
+MODES = (
+    "pytorch-fid",
+    "torch-fidelity",
+    "clean",
+    "torchmetrics",
+    "torchmetrics-legacy",
+    "clean-legacy-tensorflow",
+    "clean-legacy-pytorch",
+)
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -74,10 +93,45 @@ def clean(x: torch.Tensor) -> torch.Tensor:
     return (torch.from_numpy(out) - 128) / 128
 
 
+def _truncated(x: torch.Tensor) -> torch.Tensor:
+    """torchmetrics' pixels: uint8 as they are, floats in [0, 1] as ``(x * 255).byte()``."""
+    return x.float() if x.dtype == torch.uint8 else (x.float() * 255).to(torch.uint8).float()
+
+
+def torchmetrics(x: torch.Tensor) -> torch.Tensor:
+    y = F.interpolate(_truncated(x), size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
+    return (y - 128) / 128
+
+
+def torchmetrics_legacy(x: torch.Tensor) -> torch.Tensor:
+    return (tf1_bilinear(_truncated(x), (SIZE, SIZE)) - 128) / 128
+
+
+def clean_legacy_tensorflow(x: torch.Tensor) -> torch.Tensor:
+    pixels = _unit(x) * 255 if x.dtype != torch.uint8 else x.float()
+    n, c, h, w = pixels.shape
+    theta = torch.eye(2, 3)
+    theta[0, 2] += theta[0, 0] / w - theta[0, 0] / SIZE
+    theta[1, 2] += theta[1, 1] / h - theta[1, 1] / SIZE
+    grid = F.affine_grid(theta[None].repeat(n, 1, 1), [n, c, SIZE, SIZE], align_corners=False)
+    y = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return (y - 128) / 128
+
+
+def clean_legacy_pytorch(x: torch.Tensor) -> torch.Tensor:
+    pixels = _unit(x) * 255 if x.dtype != torch.uint8 else x.float()
+    y = F.interpolate(pixels, size=(SIZE, SIZE), mode="bilinear", align_corners=False).clamp(0, 255)
+    return 2 * (y / 255) - 1
+
+
 PIPELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "pytorch-fid": pytorch_fid,
     "torch-fidelity": torch_fidelity,
     "clean": clean,
+    "torchmetrics": torchmetrics,
+    "torchmetrics-legacy": torchmetrics_legacy,
+    "clean-legacy-tensorflow": clean_legacy_tensorflow,
+    "clean-legacy-pytorch": clean_legacy_pytorch,
 }
 
 

@@ -50,3 +50,38 @@ def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = SEED) ->
         kl = (p[part] * (log_p[part] - q.log())).sum(dim=1).mean().exp().item()
         scores.append(kl)
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def kid_torchmetrics(
+    f_fake: np.ndarray, f_real: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = SEED
+) -> tuple[float, float]:
+    """torchmetrics' ``KernelInceptionDistance.compute``: each subset a ``torch.randperm`` of the real
+    features then one of the generated (a generator seeded with ``seed`` in place of torch's global
+    one), the kernel in the features' float32, the std without Bessel's correction."""
+    g = torch.Generator().manual_seed(seed)
+    real, fake = torch.as_tensor(f_real).float(), torch.as_tensor(f_fake).float()
+    scores = []
+    for _ in range(subsets):
+        a = real[torch.randperm(len(real), generator=g)[:subset_size]]
+        b = fake[torch.randperm(len(fake), generator=g)[:subset_size]]
+        k_aa, k_bb, k_ab = ((x @ y.T * (1.0 / x.shape[1]) + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+        m = len(a)
+        value = ((k_aa.sum(-1) - k_aa.diag()).sum() + (k_bb.sum(-1) - k_bb.diag()).sum()) / (m * (m - 1))
+        scores.append(value - 2 * k_ab.sum(0).sum() / m**2)
+    s = torch.stack(scores)
+    return float(s.mean()), float(s.std(unbiased=False))
+
+
+def inception_score_torchmetrics(
+    logits: torch.Tensor, splits: int = 10, seed: int = SEED
+) -> tuple[float, float]:
+    """torchmetrics' ``InceptionScore.compute``: a ``torch.randperm`` shuffle (seeded generator), float32
+    softmax, ``chunk(splits)`` (ceil-sized parts), the std with Bessel's correction."""
+    x = logits.float()[torch.randperm(len(logits), generator=torch.Generator().manual_seed(seed))]
+    p, log_p = x.softmax(dim=1), x.log_softmax(dim=1)
+    kl = [
+        (pc * (lc - pc.mean(dim=0, keepdim=True).log())).sum(dim=1).mean().exp()
+        for pc, lc in zip(p.chunk(splits), log_p.chunk(splits), strict=True)
+    ]
+    s = torch.stack(kl)
+    return float(s.mean()), float(s.std())

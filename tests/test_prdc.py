@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from inceptionkit.errors import MetricError
-from inceptionkit.metrics.prdc import kth_neighbour_sq, prdc
+from inceptionkit.metrics.prdc import ball_ratios, kth_neighbour_sq, prdc
 
 BLOCKS = {"rows": 200, "cols": 256}
 
@@ -115,3 +115,32 @@ def test_too_few_features_are_refused_with_the_count():
         prdc(x, x[:3])
     with pytest.raises(MetricError, match="real features have 48 dims, generated features 47"):
         prdc(x, x[:, :47])
+
+
+def test_ball_ratios_are_the_full_matrixs_and_give_precision_and_coverage(feats):
+    """Issue 18, 6: per-sample ratios (what the report's failures are chosen by), in blocks, equal the
+    full distance matrix's (<= 1e-9 relative); counted, they are our precision (closed balls, k = 3)
+    and prdc 0.2's coverage (k = 5)."""
+    from scipy.spatial.distance import cdist
+
+    real, fake = feats
+    outside, uncovered = ball_ratios(real, fake, **BLOCKS)
+    rr, rf = cdist(real.astype(np.float64), real), cdist(real.astype(np.float64), fake)
+    radius = np.sort(rr, axis=1)
+    want_outside = (rf / radius[:, 3:4]).min(0)
+    want_uncovered = rf.min(1) / radius[:, 5]
+    assert np.allclose(outside, want_outside, rtol=1e-9, atol=0)
+    assert np.allclose(uncovered, want_uncovered, rtol=1e-9, atol=0)
+    assert (outside <= 1).mean() == prdc(real, fake, **BLOCKS).precision
+    assert abs((uncovered < 1).mean() - _prdc(real, fake, 5)["coverage"]) <= 1e-6
+    assert 0.05 < (outside > 1).mean() < 0.95 and 0.05 < (uncovered >= 1).mean() < 0.95
+
+
+def test_ball_ratios_of_duplicated_points():
+    """A real point repeated more than k times has a ball of radius 0: it holds a generated point at
+    distance 0 (ratio 0), none other (ratio infinite), and no division by zero."""
+    real = np.repeat(np.eye(3), 6, axis=0)  # three points, six copies each: every radius 0
+    fake = np.array([[1.0, 0, 0], [0.5, 0.5, 0]])
+    outside, uncovered = ball_ratios(real, fake)
+    assert outside.tolist() == [0.0, np.inf]
+    assert uncovered.tolist() == [0.0] * 6 + [np.inf] * 12

@@ -132,3 +132,48 @@ def prdc(
         k_pr=k_pr,
         k_dc=k_dc,
     )
+
+
+def _over(d: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """``d / radius`` (both squared), where a zero radius (a duplicated point) holds only distance 0."""
+    zero = torch.where(d > 0, torch.inf, 0.0).to(d.dtype)
+    return torch.where(radius > 0, d / radius.clamp_min(torch.finfo(d.dtype).tiny), zero)
+
+
+def ball_ratios(
+    real,
+    fake,
+    *,
+    k_pr: int = K_PR,
+    k_dc: int = K_DC,
+    device: str | torch.device = "cpu",
+    rows: int = ROWS,
+    cols: int = COLS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, how far outside the other set's balls it lies, as distance / radius (float64):
+
+    - for each generated point, the smallest over real points of its distance to the real point over
+      that point's ``k_pr``-th neighbour radius: at most 1 exactly when precision counts it inside the
+      real manifold (closed balls); the inverse of Kynkäänniemi et al.'s realism score (without its
+      pruning of the largest radii);
+    - for each real point, the distance to its nearest generated point over its own ``k_dc``-th
+      neighbour radius: below 1 exactly when coverage counts it covered.
+
+    Up to the rounding of one division, ``(outside <= 1).mean()`` is ``prdc(...).precision`` and
+    ``(uncovered < 1).mean()`` is its coverage; computed in the same blocks."""
+    dev = torch.device(device)
+    r = _as_features(real, "real features", max(k_pr, k_dc) + 1, dev)
+    f = _as_features(fake, "generated features", 1, dev)
+    if r.shape[1] != f.shape[1]:
+        raise MetricError(f"real features have {r.shape[1]} dims, generated features {f.shape[1]}")
+    real_pr, real_dc = kth_neighbour_sq(r, (k_pr, k_dc), rows, cols)
+    outside = torch.full((len(f),), torch.inf, dtype=torch.float64, device=dev)
+    nearest = torch.full((len(r),), torch.inf, dtype=torch.float64, device=dev)
+    r2, f2 = (r * r).sum(1), (f * f).sum(1)
+    for i in range(0, len(r), rows):
+        a, a2, pr_i = r[i : i + rows], r2[i : i + rows], real_pr[i : i + rows, None]
+        for j in range(0, len(f), cols):
+            d = _sq_dist(a, a2, f[j : j + cols], f2[j : j + cols])
+            outside[j : j + cols] = torch.minimum(outside[j : j + cols], _over(d, pr_i).amin(0))
+            nearest[i : i + rows] = torch.minimum(nearest[i : i + rows], d.amin(1))
+    return outside.sqrt().cpu().numpy(), _over(nearest, real_dc).sqrt().cpu().numpy()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -232,6 +233,19 @@ def test_an_unwritable_place_is_refused_naming_it(tmp_path):
     with pytest.raises(UsageError, match=r"^cannot write the report to /sys/inceptionkit-report: .+$"):
         write_report(path, ReportData(METRICS, SETTINGS))
     assert not path.exists()
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root writes into read-only folders (the /sys case covers root)"
+)
+def test_a_read_only_folder_is_refused_naming_it(tmp_path):
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match=rf"^cannot write the report to {re.escape(str(tmp_path))}/r: "):
+            write_report(tmp_path / "r", ReportData(METRICS, SETTINGS))
+    finally:
+        tmp_path.chmod(0o755)
+    assert not list(tmp_path.iterdir())
 
 
 def test_an_index_beyond_the_images_is_refused(tmp_path):

@@ -160,7 +160,9 @@ def _failures(kind: str, pairs: list | None, pictures: Pictures) -> str:
     if not pairs:
         return out[0] + f"<p>{_e(none)}</p>\n"
     given = f" of {len(pairs)}" if len(pairs) > len(thumbs) else ""
-    out.append(f"<p>{len(thumbs)}{given} shown, worst first; the ratio under each is the {_e(meaning)}.</p>\n")
+    out.append(
+        f"<p>{len(thumbs)}{given} shown, worst first; the ratio under each is the {_e(meaning)}.</p>\n"
+    )
     out.append('<div class="thumbs">\n')
     for t in thumbs:
         alt = f"{t.name}: ratio {number(t.ratio)}"

@@ -8,6 +8,7 @@ from .fold import fold_batchnorm, optimize_for_inference
 from .inference import RunOptions, extract_features, predict
 from .model import InceptionNet
 from .registry import default_variant, get_spec, list_models, list_variants
+from .settings import RunSettings
 from .summary import summarize
 from .train import TrainConfig, TrainResult, benchmark_training, train
 
@@ -29,6 +30,7 @@ __all__ = [
     "Engine",
     "OnnxRunner",
     "RunOptions",
+    "RunSettings",
     "build_engine",
     "benchmark",
     "ensure_onnx",

@@ -13,19 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..bench import BenchReport, benchmark, benchmark_predict, torch_threads
-from ..cli import UsageError, add_img_size_argument, positive_int
+from ..cli import UsageError, add_format_argument, add_img_size_argument, positive_int
 from ..engines import ENGINES
 from ..factory import create_model
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected integers of at least 1, got {text!r}")
-    return values
 
 
 def engine_list(text: str) -> list[str]:
@@ -57,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also time timm's eager model, ONNX Runtime and OpenVINO on the same file at their defaults",
     )
-    p.add_argument("--batch-size", type=int_list, default=[1, 8], metavar="B[,B...]", help="default: 1,8")
+    p.add_argument(
+        "--batch-size", type=positive_int, nargs="+", default=[1, 8], metavar="N", help="batch sizes (default: 1 8)"
+    )
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -68,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed rounds first (default 3)")
     p.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed rounds (default 20)")
     p.add_argument("--compile", action="store_true", help="torch-opt: also torch.compile the model")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the timings")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--predict-folder",

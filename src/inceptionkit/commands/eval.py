@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from ..cli import UsageError
+from ..cli import UsageError, add_format_argument, add_run_arguments, run_settings
 from ..data import DataError, ImageDataset
 from ..devices import parse_device
 from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
@@ -38,26 +38,14 @@ def register(subparsers) -> None:
         help="which part of a train/val/test layout, of the digits, or of the run's folder "
         "(default: test, else val)",
     )
-    p.add_argument("--batch-size", type=int, default=64, metavar="B")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="data loading processes")
-    p.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
+    add_run_arguments(p, batch_size=64)
     p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix into PATH")
-    p.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="table (default) or json (with the list of images scored)",
-    )
+    add_format_argument(p, "the scores (json: with each image's answer)")
     p.set_defaults(func=run_eval)
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1; got {args.batch_size}")
-    if args.workers < 0:
-        raise UsageError(f"--workers must be at least 0; got {args.workers}")
-    parse_device(args.device)
+    args.device = str(parse_device(args.device))
     if not Path(args.checkpoint).is_file():
         raise UsageError(f"{args.checkpoint}: no such file")
     if read_native_metadata(args.checkpoint) is None:
@@ -76,14 +64,14 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint} has no class names to evaluate against")
     try:
         images = images_to_evaluate(
-            args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers or None
+            args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers
         )
     except DataError as e:
         raise UsageError(str(e)) from None
     loader = torch.utils.data.DataLoader(
         ImageDataset(images.samples, meta.preprocess.transform()),
         batch_size=args.batch_size,
-        num_workers=args.workers,
+        num_workers=run_settings(args).worker_count(),
     )
     result = evaluate(model, loader, meta.classes, device=args.device)
     name = f"{model.spec.arch} ({model.spec.variant})"

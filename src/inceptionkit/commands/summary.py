@@ -9,7 +9,7 @@ import sys
 
 from rich.console import Console
 
-from ..cli import add_model_arguments, model_name
+from ..cli import add_format_argument, add_model_arguments, model_name
 from ..summary import summarize
 
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(p)
     p.add_argument("--by", choices=("layer", "block"), default="layer", help="one row per layer or per block")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the summary")
     p.set_defaults(func=run)
 
 

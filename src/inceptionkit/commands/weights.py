@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from ..cli import add_format_argument
 from ..preprocess import Preprocess
 from ..registry import get_spec
 from ..text import printable
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="the published weight sets")
     ls.add_argument("--model", metavar="NAME", help="only those of this architecture")
-    ls.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(ls, "the weight sets")
     ls.set_defaults(func=run_list)
     dl = sub.add_parser("download", help="download (and verify) weight sets into the cache")
     dl.add_argument("tags", nargs="+", metavar="TAG")

@@ -94,3 +94,26 @@ def test_bad_values_are_refused_by_the_parser_alike(capsys):
             build_parser().parse_args(argv)
         assert e.value.code == 2
         assert "must be at least" in capsys.readouterr().err
+
+
+HEAVY = ("torch", "torchvision", "onnxruntime", "openvino", "onnx", "scipy", "matplotlib")
+
+
+@pytest.mark.subprocess
+def test_help_and_version_import_no_torch_and_no_runtime():
+    """Issue 17 item 6: ``--version``, ``--help`` and every command's ``--help`` start in a blink."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from inceptionkit.cli import COMMANDS, main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    codes = [main(argv) for argv in [['--version'], ['--help']] + [[c, '--help'] for c in COMMANDS]]\n"
+        f"print(json.dumps([codes, sorted(m for m in {HEAVY!r} if m in sys.modules)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    codes, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert codes == [0] * (2 + 12) and loaded == []

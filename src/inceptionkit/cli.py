@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .errors import CommandError, InceptionKitError, UsageError
@@ -174,8 +175,16 @@ def model_name(args: argparse.Namespace) -> str:
     return names.pop()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line like every other refusal
+    (``inceptionkit CMD: error: ...``, exit 2; ``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {printable(message.removeprefix('argument '))}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="inceptionkit",
         description="The Inception family: build, summarize, cost, load weights, predict, train, export.",
     )

@@ -6,16 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
-from ..bench import BenchReport, benchmark, benchmark_predict, torch_threads
+from ..choices import ENGINES
 from ..cli import UsageError, add_format_argument, add_img_size_argument, positive_int
-from ..engines import ENGINES
-from ..factory import create_model
+
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from rich.table import Table
+
+    from ..bench import BenchReport
 
 
 def engine_list(text: str) -> list[str]:
@@ -77,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from ..bench import benchmark, benchmark_predict, torch_threads
+    from ..factory import create_model
+
     if args.warmup < 0:
         raise UsageError(f"--warmup must be at least 0, got {args.warmup}")
     if args.name and args.model and args.name != args.model:
@@ -156,6 +161,9 @@ def _header(report: BenchReport) -> str:
 
 
 def _table(report: BenchReport) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ("engine", "precision", "batch", "images/s", "ms", "IQR ms", "GMAC/s", "vs matmul", "× torch")
     for name in columns:
@@ -180,6 +188,10 @@ def _print_flat(result: dict, fmt: str, title: str) -> None:
     if fmt == "json":
         print(json.dumps(result, indent=2))
         return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, box=box.SIMPLE_HEAD, show_header=False)
     for key, value in result.items():
         table.add_row(

@@ -7,7 +7,6 @@ import sys
 
 from ..cli import CommandError, non_negative_int, positive_int
 from ..text import printable
-from ..weights import load_pretrained, save_native
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..weights import load_pretrained, save_native
+
     model, notes = load_pretrained(
         args.model,
         args.source,

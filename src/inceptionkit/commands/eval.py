@@ -10,13 +10,14 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..choices import SPLITS
 from ..cli import UsageError, add_format_argument, add_run_arguments, run_settings
-from ..data import DataError, ImageDataset
-from ..devices import parse_device
-from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
-from ..train.held_out import SPLITS, EvalImages, images_to_evaluate
-from ..weights.native import load_native, read_native_metadata
+
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from ..evaluate import EvalResult
+    from ..train.held_out import EvalImages
 
 
 def register(subparsers) -> None:
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    from ..devices import parse_device
+    from ..weights.native import read_native_metadata
+
     args.device = str(parse_device(args.device))
     if not Path(args.checkpoint).is_file():
         raise UsageError(f"{args.checkpoint}: no such file")
@@ -56,6 +60,12 @@ def _check(args: argparse.Namespace) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     import torch
+
+    from ..data import DataError, ImageDataset
+    from ..evaluate import evaluate, save_confusion_png
+    from ..loader import worker_context
+    from ..train.held_out import images_to_evaluate
+    from ..weights.native import load_native
 
     _check(args)
     model = load_native(args.checkpoint, device=args.device)
@@ -72,6 +82,7 @@ def run_eval(args: argparse.Namespace) -> int:
         ImageDataset(images.samples, meta.preprocess.transform()),
         batch_size=args.batch_size,
         num_workers=run_settings(args).worker_count(),
+        multiprocessing_context=worker_context() if run_settings(args).worker_count() else None,
     )
     result = evaluate(model, loader, meta.classes, device=args.device)
     name = f"{model.spec.arch} ({model.spec.variant})"
@@ -85,6 +96,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _print_table(args: argparse.Namespace, name: str, images: EvalImages, result: EvalResult) -> None:
+    from ..evaluate import format_confusion
+
     if images.note:
         print(images.note)
     if images.skipped:

@@ -7,10 +7,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..choices import FID_MODES as MODES
+from ..choices import FID_TAPS
 from ..cli import add_format_argument, add_run_arguments, positive_int, run_settings
-from ..devices import current_world, process_device
 from ..errors import UsageError
-from ..metrics import DIMS, MODES, calculate_metrics, compute_statistics, save_statistics
+
+DIMS = tuple(FID_TAPS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +50,9 @@ def _common(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..devices import current_world
+    from ..metrics import calculate_metrics
+
     action, rest = args.inputs[0], args.inputs[1:]
     if action == "stats":
         return _stats(args, rest)
@@ -88,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..devices import current_world
+    from ..metrics import compute_statistics, save_statistics
+
     if len(rest) != 1 or not args.output:
         raise UsageError("fid stats takes one folder and -o FILE.npz")
     if not Path(rest[0]).is_dir():
@@ -100,6 +108,7 @@ def _stats(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..devices import process_device
     from ..metrics.bench import benchmark_fid
 
     if len(rest) != 2:

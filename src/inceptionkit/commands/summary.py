@@ -7,10 +7,7 @@ import json
 import os
 import sys
 
-from rich.console import Console
-
 from ..cli import add_format_argument, add_model_arguments, model_name
-from ..summary import summarize
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..summary import summarize
+
     s = summarize(model_name(args), args.variant, args.img_size, by=args.by)
     if args.format == "json":
         print(json.dumps(s.as_dict(), indent=2, allow_nan=False))

@@ -5,21 +5,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from ..choices import OPTIMIZERS, SCHEDULES
 from ..cli import CommandError, UsageError, add_img_size_argument, add_run_arguments
-from ..data import DataError
 from ..registry import list_models
-from ..train import (
-    DEFAULT_WEIGHT_DECAY,
-    DIGITS_RECIPE,
-    OPTIMIZERS,
-    RUNTIME_FIELDS,
-    SCHEDULES,
-    CheckpointError,
-    ConfigError,
-    Diverged,
-    TrainConfig,
-    train,
-)
+from ..train.config import DEFAULT_WEIGHT_DECAY, DIGITS_RECIPE, RUNTIME_FIELDS, TrainConfig
 
 EPILOG = """\
 run folder (--run-dir, default runs/<model>-<data>-<date>-<time>):
@@ -171,6 +160,9 @@ def _run_arguments(run) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..data import DataError
+    from ..train import CheckpointError, ConfigError, Diverged, train
+
     given = {
         f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
     }

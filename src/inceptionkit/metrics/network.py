@@ -15,12 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..choices import FID_TAPS
 from ..errors import MetricError, WeightsError
 from ..factory import create_model
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
 
-TAPS = {64: "pool_1", 192: "pool_2", 768: "mixed_6e", 2048: "mixed_7c"}
+TAPS = FID_TAPS
 DIMS = tuple(TAPS)
 CLASSES = 1008  # TensorFlow's 2015 graph: ImageNet's 1000 classes and 8 unused ones
 DEFAULT_WEIGHTS = (

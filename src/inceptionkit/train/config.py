@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..choices import OPTIMIZERS, SCHEDULES
 from ..errors import ConfigError
 
-OPTIMIZERS = ("rmsprop", "sgd", "adamw")
-SCHEDULES = ("cosine", "paper")
 MAX_IMG_SIZE = 4096  # far above any Inception input; beyond it a batch would not fit in memory
 
 

@@ -17,6 +17,7 @@ from ..data import DIGITS, EpochSampler, ImageDataset, derive_seed, limit, load_
 from ..devices import World, agree, join, parse_device, process_device
 from ..errors import ConfigError, Diverged
 from ..evaluate import EvalResult, evaluate
+from ..loader import worker_context
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
@@ -206,6 +207,7 @@ class Trainer:
             num_workers=self.workers,
             drop_last=drop_last,
             pin_memory=self.device.type == "cuda",
+            multiprocessing_context=worker_context() if self.workers else None,
         )
 
     # -- state ----------------------------------------------------------------------------------

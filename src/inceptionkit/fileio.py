@@ -40,7 +40,7 @@ def _not_a_file(path: Path, shown: object) -> str | None:
     except OSError as e:
         return f"{shown}: cannot be written ({e.strerror})"
     if stat.S_ISDIR(mode):
-        return f"{shown} is a folder, not a file; give a file name"
+        return f"{shown} is a folder, not a file"
     if not stat.S_ISREG(mode):
         return f"{shown} is not a regular file (a device, FIFO or socket); refusing to replace it"
     return None

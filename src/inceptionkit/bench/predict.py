@@ -84,7 +84,8 @@ def benchmark_predict(
     size = export_size(model)
     chosen = engine
     if engine == "auto":
-        chosen = cached_choice(cache_key(model, LOGITS, size, batch_size, threads), cache_dir) or "torch"
+        remembered = cached_choice(cache_key(model, LOGITS, size, batch_size, threads), cache_dir)
+        chosen = remembered.engine if remembered is not None else "torch"
     runner = build_engine(chosen, model, size=size, threads=threads, cache_dir=cache_dir)
     x = torch.randn(batch_size, model.in_chans, size, size)
     batches = -(-n // batch_size)

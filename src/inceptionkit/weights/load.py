@@ -41,7 +41,7 @@ from .formats import WeightsError, check_file, detect_format, read_safetensors, 
 from .hub import download
 from .keras import keras_found, read_keras
 from .mapping import load_found, match, order_by_names, source_classes, source_leaves, template
-from .native import MAGIC, WeightMeta, read_native_meta
+from .native import MAGIC, WeightMeta, read_native_meta, verify_tensors
 from .refs import reference_keys
 
 log = logging.getLogger("inceptionkit.weights")
@@ -184,6 +184,7 @@ def _read_source(name: str, path: Path, variant: str | None) -> Source:
     tensors, md = read_safetensors(path)
     if md.get("format") == MAGIC:
         meta = read_native_meta(path)
+        verify_tensors(tensors, meta.tensors_sha256, path)
         if meta.arch != name:
             raise WeightsError(
                 f"{path}: holds {meta.arch} ({meta.variant}) weights, not {name}; "

@@ -56,10 +56,17 @@ def _folder_problem(path: Path, shown: object) -> str | None:
     return None
 
 
-def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (), folder: bool = False) -> Path:
+def check_output(
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    suffixes: Iterable[str] = (),
+    folder: bool = False,
+) -> Path:
     """``path`` as given, after checking that it can be written, before any work is done: an
     :class:`~inceptionkit.errors.OutputError` naming it if it is a folder (a file with ``folder=True``),
-    a device, FIFO or socket, lies in a folder that cannot be written, or is one of ``inputs``."""
+    a device, FIFO or socket, lies in a folder that cannot be written, or is one of ``inputs`` (an
+    input folder holds the files below it whose suffix is one of ``suffixes``, e.g. its images)."""
     p = Path(path)
     target = _target(p)
     shown = str(p) if target == p else f"{p} (a link to {target})"
@@ -72,8 +79,10 @@ def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (), folder:
         problem = _not_a_file(target, shown) or _folder_problem(target, shown)
     if problem:
         raise OutputError(problem)
+    real, kinds = Path(os.path.realpath(target)), {s.lower() for s in suffixes}
     for i in inputs:
-        if os.path.realpath(i) == os.path.realpath(target):
+        held = real.suffix.lower() in kinds and Path(os.path.realpath(i)) in real.parents
+        if os.path.realpath(i) == str(real) or held:
             raise OutputError(f"{p} is an input of this command ({i}): it would be overwritten")
     return p
 

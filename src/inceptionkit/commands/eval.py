@@ -15,6 +15,7 @@ from ..cli import UsageError
 from ..data import DataError, ImageDataset
 from ..devices import parse_device
 from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
+from ..fileio import check_output
 from ..train.held_out import SPLITS, EvalImages, images_to_evaluate
 from ..weights.native import load_native, read_native_metadata
 
@@ -64,6 +65,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
         )
+    if args.confusion_png:
+        check_output(args.confusion_png, inputs=[args.checkpoint])
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from ..engines import (
 )
 from ..errors import ExportError
 from ..factory import create_model
+from ..fileio import check_output
 from ..model import InceptionNet
 from ..registry import get_spec
 
@@ -197,6 +198,8 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, out: Path, int8_out: Pa
                 )
     if args.int8 and out.resolve() == int8_out.resolve():
         raise UsageError(f"-o and --int8-output are the same file ({out})")
+    for o in outputs.values():
+        check_output(o)
 
 
 def _mb(path: Path) -> str:

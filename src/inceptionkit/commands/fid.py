@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ..cli import positive_int
 from ..errors import UsageError
+from ..fileio import check_output
+from ..images import IMAGE_EXTENSIONS
 from ..metrics import DIMS, MODES, calculate_metrics, compute_statistics, save_statistics
 from ..metrics.distributed import World, join, parse_device
 
@@ -108,6 +110,7 @@ def _stats(args: argparse.Namespace, rest: list[str]) -> int:
         raise UsageError("fid stats takes one folder and -o FILE.npz")
     if not Path(rest[0]).is_dir():
         raise UsageError(f"{rest[0]}: no such folder")
+    check_output(args.output, inputs=rest, suffixes=IMAGE_EXTENSIONS)
     stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
     if _world().main:
         save_statistics(args.output, stats)

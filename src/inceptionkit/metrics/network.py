@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import MetricError, WeightsError
+from ..errors import DownloadError, MetricError, WeightsError
 from ..factory import create_model
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
@@ -34,6 +34,8 @@ def load_fid_model(weights: str | Path | None = None) -> InceptionNet:
     source = weights or DEFAULT_WEIGHTS
     try:
         model = create_model("inception_v3", variant="fid", weights=source)
+    except DownloadError:
+        raise  # the network failed, not the weights (exit 1)
     except WeightsError as e:
         raise WeightsError(f"--weights {source}: not the FID network's weights: {e}") from None
     if model.num_classes != CLASSES:

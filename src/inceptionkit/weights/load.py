@@ -245,7 +245,7 @@ def load_pretrained(
 ) -> tuple[InceptionNet, list[tuple[int, str]]]:
     """Build ``name`` with ``weights`` (a file or a published tag); also (logging level, note) pairs.
 
-    ``num_classes=None`` takes the file's classifier (1000 classes if the file has none). A different
+    ``num_classes=None`` takes the file's classifier (the variant's default count if the file has none). A different
     count loads the backbone and keeps a fresh classifier; the notes say so.
     """
     path, ws = resolve(name, weights)
@@ -253,7 +253,7 @@ def load_pretrained(
     notes = [(logging.INFO, f"variant {src.variant} (chosen: {src.chosen})")] if src.chosen else []
     notes += [(logging.INFO, src.adapted)] if src.adapted else []
     file_classes = source_classes(src.found)
-    n = (file_classes or 1000) if num_classes is None else num_classes
+    n = (file_classes or get_spec(name, src.variant).default_classes) if num_classes is None else num_classes
     model = InceptionNet(
         get_spec(name, src.variant),
         num_classes=n,

@@ -100,7 +100,6 @@ def test_a_damaged_or_incomplete_auto_cache_is_ignored_and_measured_again(tmp_pa
     auto.choose(16)
     path = tmp_path / "auto.json"
     ((name, entry),) = json.loads(path.read_text()).items()
-    assert entry["images"] == 16 and entry["key"] == auto.key
     broken = [
         {k: v for k, v in entry.items() if k != "engine"},  # no engine field: a KeyError before
         {**entry, "images": "16"},  # a field of the wrong type
@@ -114,6 +113,7 @@ def test_a_damaged_or_incomplete_auto_cache_is_ignored_and_measured_again(tmp_pa
     auto.lines.clear()
     auto.choose(16)
     assert auto.lines[0].endswith("(measured before on this machine)")
+    assert json.loads(path.read_text())[name]["images"] == 16
 
 
 @pytest.mark.slow
@@ -178,7 +178,6 @@ def metadata(path: Path) -> dict[str, str]:
 
 def test_a_checkpoint_with_flipped_bytes_is_named_and_never_used(tmp_path, pictures, capsys):
     good = save_small(tmp_path / "m.safetensors")
-    assert metadata(good)["tensors_sha256"] == tensors_sha256(load_file(good))
     bad = flip_tensor_bytes(good)
     message = (
         f"{bad}: damaged: its tensor data does not match the checksum it was written with "
@@ -196,6 +195,7 @@ def test_a_checkpoint_with_flipped_bytes_is_named_and_never_used(tmp_path, pictu
             load()
         assert str(e.value) == message
     assert load_native(good).num_classes == 10
+    assert metadata(good)["tensors_sha256"] == tensors_sha256(load_file(good))
 
 
 def test_convert_output_carries_the_checksum_and_files_without_one_load_as_before(tmp_path, capsys):

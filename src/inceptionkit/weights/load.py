@@ -184,7 +184,6 @@ def _read_source(name: str, path: Path, variant: str | None) -> Source:
     tensors, md = read_safetensors(path)
     if md.get("format") == MAGIC:
         meta = read_native_meta(path)
-        verify_tensors(tensors, meta.tensors_sha256, path)
         if meta.arch != name:
             raise WeightsError(
                 f"{path}: holds {meta.arch} ({meta.variant}) weights, not {name}; "
@@ -196,6 +195,7 @@ def _read_source(name: str, path: Path, variant: str | None) -> Source:
         if ordered is None:
             raise WeightsError(f"{path}: its tensor names are not those of {name} ({variant})")
         src = _from_state_dict(name, path, ordered, "inceptionkit file", variant)
+        verify_tensors(tensors, meta.tensors_sha256, path)
         src.meta = meta.weights
         return src
     ordered = order_by_names(tensors, _name_orders(name))

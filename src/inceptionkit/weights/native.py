@@ -176,8 +176,8 @@ def load_native(path: str | Path, *, device: str | torch.device = "cpu") -> Ince
         aux_logits=meta.aux_logits,
     )
     state = load_file(str(path))
-    verify_tensors(state, meta.tensors_sha256, path)  # first: a damaged file is named as damaged
     check_finite(state, path)
+    verify_tensors(state, meta.tensors_sha256, path)
     model.load_state_dict(state, strict=True)
     model.weight_meta = meta.weights
     return model.to(device)

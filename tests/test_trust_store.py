@@ -382,3 +382,25 @@ def test_22_images_at_batch_8_train_in_3_steps_the_last_of_6(tmp_path, capsys, p
     assert metadata(best)["tensors_sha256"] == tensors_sha256(load_file(best))
     code, _, err = cli(capsys, "predict", pictures[0], "--checkpoint", flip_tensor_bytes(best))
     assert code == 2 and "damaged: its tensor data does not match" in err
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_run_with_a_partial_last_batch_killed_and_resumed_is_bit_identical(tmp_path):
+    from test_train_resume import RESUMABLE, finish, metrics, start, tensors_and_metadata
+
+    # 200 images at batch 32: 7 steps an epoch, the last of 8; checkpoints at 2, 4, 6, 7 (epoch end), 8 ...
+    args = [*RESUMABLE[:5], "200", *RESUMABLE[6:]]
+    ref, run = tmp_path / "ref", tmp_path / "killed"
+    reference = start([*args, "--run-dir", str(ref)])
+    rc, out = finish(start([*args, "--run-dir", str(run)], kill_at="manifest-written:5"))  # at step 8
+    assert rc == 137 and "2 epochs of 7 steps, batch 32 (the last of 8)" in out, out
+    rc, out = finish(start(["--resume", str(run)]))
+    assert rc == 0 and "resuming at epoch 2, step 1 of 7" in out, out
+    rc, ref_out = finish(reference)
+    assert rc == 0, ref_out
+    for name in ("last.safetensors", "best.safetensors"):
+        (a, a_md), (b, b_md) = tensors_and_metadata(ref / name), tensors_and_metadata(run / name)
+        assert a_md == b_md and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert metrics(run) == metrics(ref) and [r["step"] for r in metrics(ref)] == ["7", "14"]
+    assert out.strip().splitlines()[-1] == ref_out.strip().splitlines()[-1]

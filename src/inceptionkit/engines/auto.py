@@ -4,10 +4,15 @@ The choice is made on the first batches of the user's own images: every candidat
 them (once untimed, then timed) and is compared with the fp32 reference (``torch``) on them —
 for classification every image's top-1 class must agree, for features the relative error
 (max |got - fp32| / max |fp32|) must be at most :data:`FEATURE_TOLERANCE`. The fastest such engine
-wins. The choice is cached per machine in ``auto.json`` in the cache folder, keyed by the CPU
-(model and flags), the library versions, the model (architecture, variant, a checksum of its
-weights), the task, the input size and the batch size: a cache made on another CPU or with other
-library versions does not match and the engines are measured again.
+wins; a low-precision one (bf16, int8) only when it was compared on at least :data:`MEASURE_IMAGES`
+images (agreement on one image proves nothing): with fewer, the fastest fp32 engine. The choice is
+cached per machine in ``auto.json`` in the cache folder, keyed by the CPU (model and flags), the
+library versions, the model (architecture, variant, a checksum of its weights), the task, the input
+size and the batch size: a cache made on another CPU or with other library versions does not match and the engines are measured again, as does an entry measured on
+fewer images than the run offers (up to :data:`MEASURE_IMAGES`). The cache is an optimisation, never
+a failure: a damaged file, or an entry with a missing field or one of the wrong type, is ignored
+(measured again); a cache that cannot be written is said in one line and the command goes on;
+writers take turns (a lock on the folder), so concurrent commands lose no entry.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 
 try:
     import fcntl
-except ImportError:  # not on Windows: the cache is written without a lock there
+except ImportError:  # Windows has none: the cache is written there without a lock
     fcntl = None
 
 from ..errors import EngineError, InceptionKitError

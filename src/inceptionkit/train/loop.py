@@ -192,13 +192,12 @@ class Trainer:
         # the digits sit in memory: worker processes would cost more than they save
         self.workers = cfg.workers if cfg.workers is not None else 0 if cfg.data is None else folder_workers
 
-    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool = False):
+    def _loader(self, dataset, sampler, batch_size: int):
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             num_workers=self.workers,
-            drop_last=drop_last,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -278,9 +277,8 @@ class Trainer:
             )
         procs = f" x {self.d.world} processes" if self.d.world > 1 else ""
         self.log(
-            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}{self.plan.describe()}, "
-            f"{cfg.optimizer} "
-            f"lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
+            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}{self.plan.describe()}"
+            f", {cfg.optimizer} lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
             f"{' with mixed precision' if self.amp else ''}; run folder {self.run_dir}"
         )
 

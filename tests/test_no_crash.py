@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import fid_weights_file, photo_folder, save_small
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]

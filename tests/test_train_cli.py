@@ -260,7 +260,8 @@ def test_nan_loss_exits_1(tmp_path, capsys):
         (["--img-size", "100000"], "--img-size: must be at most 4096 pixels, got 100000"),
         (["--in-chans", "0"], "--in-chans must be in [1, 64]; got 0"),
         (["--lr", "0"], "--lr must be above 0; got 0.0"),
-        (["--lr", "nan"], "--lr must be a number; got nan"),
+        (["--lr", "nan"], "--lr must be a finite number; got nan"),
+        (["--lr", "inf"], "--lr must be a finite number; got inf"),  # issue 19: inf passed, then diverged
         (["--weight-decay", "-1"], "--weight-decay must be at least 0; got -1.0"),
         (["--warmup-epochs", "-1"], "--warmup-epochs must be at least 0; got -1.0"),
         (["--drop-rate", "1"], "--drop-rate must be in [0, 1); got 1.0"),

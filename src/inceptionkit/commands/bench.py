@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..bench import benchmark, benchmark_predict, torch_threads
+    from ..bench.timing import unreliable
     from ..factory import create_model
 
     if args.warmup < 0:
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 args.name, batch_size=args.batch_size[0], steps=args.runs, img_size=args.img_size
             )
         _print_flat(result, args.format, "training")
+        _caution(unreliable(args.runs))
         return 0
     torch.manual_seed(0)  # the same random weights every time, so the cached ONNX exports are reused
     model = create_model(args.name, variant=args.variant)
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             passes=args.runs,
         )
         _print_flat(result.as_dict(), args.format, f"predict --engine {engine}, end to end")
+        _caution(unreliable(args.runs))
         return 0
     report = benchmark(
         model,
@@ -141,7 +144,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"not timed: {engine}: {why}")
         for note in sorted({r.note for r in report.results if r.note}):
             console.print(f"note: {note}")
+    _caution(report.unreliable)
     return 0
+
+
+def _caution(why: str | None) -> None:
+    """One line on stderr when the figures cannot be trusted (stdout keeps the figures, JSON or not)."""
+    if why:
+        print(f"inceptionkit bench: these figures are unreliable: {why}", file=sys.stderr)
 
 
 def _header(report: BenchReport) -> str:

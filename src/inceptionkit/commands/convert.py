@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..cli import CommandError, non_negative_int, positive_int
+from ..fileio import check_output
 from ..text import printable
 
 
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..weights import load_pretrained, save_native
 
+    check_output(args.output, inputs=[args.source])
     model, notes = load_pretrained(
         args.model,
         args.source,

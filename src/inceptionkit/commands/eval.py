@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..choices import SPLITS
 from ..cli import UsageError, add_format_argument, add_run_arguments, run_settings
+from ..fileio import check_output
 
 if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
     from ..evaluate import EvalResult
@@ -56,6 +57,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
         )
+    if args.confusion_png:
+        check_output(args.confusion_png, inputs=[args.checkpoint])
 
 
 def run_eval(args: argparse.Namespace) -> int:

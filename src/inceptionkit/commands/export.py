@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..choices import CALIBRATION_METHODS, DEFAULT_OPSET
 from ..choices import EXPORT_TOLERANCE as TOLERANCE
 from ..cli import CommandError, UsageError, add_img_size_argument, positive_int
+from ..fileio import check_output
 
 if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
     from ..model import InceptionNet
@@ -201,6 +202,8 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, out: Path, int8_out: Pa
                 )
     if args.int8 and out.resolve() == int8_out.resolve():
         raise UsageError(f"-o and --int8-output are the same file ({out})")
+    for o in outputs.values():
+        check_output(o)
 
 
 def _mb(path: Path) -> str:

@@ -11,6 +11,8 @@ from ..choices import FID_MODES as MODES
 from ..choices import FID_TAPS
 from ..cli import add_format_argument, add_run_arguments, positive_int, run_settings
 from ..errors import UsageError
+from ..fileio import check_output
+from ..images import IMAGE_EXTENSIONS
 
 DIMS = tuple(FID_TAPS)
 
@@ -100,6 +102,7 @@ def _stats(args: argparse.Namespace, rest: list[str]) -> int:
         raise UsageError("fid stats takes one folder and -o FILE.npz")
     if not Path(rest[0]).is_dir():
         raise UsageError(f"{rest[0]}: no such folder")
+    check_output(args.output, inputs=rest, suffixes=IMAGE_EXTENSIONS)
     stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
     if current_world().is_main:
         save_statistics(args.output, stats)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..choices import FID_TAPS
-from ..errors import MetricError, WeightsError
+from ..errors import DownloadError, MetricError, WeightsError
 from ..factory import create_model
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
@@ -35,6 +35,8 @@ def load_fid_model(weights: str | Path | None = None) -> InceptionNet:
     source = weights or DEFAULT_WEIGHTS
     try:
         model = create_model("inception_v3", variant="fid", weights=source)
+    except DownloadError:
+        raise  # the network failed, not the weights (exit 1)
     except WeightsError as e:
         raise WeightsError(f"--weights {source}: not the FID network's weights: {e}") from None
     if model.num_classes != CLASSES:

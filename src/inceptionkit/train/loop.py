@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from ..loader import worker_context
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
+from .batches import plan_epoch
 from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
 from .dist import wrap_for_processes
@@ -143,16 +145,8 @@ class Trainer:
         return net.to(self.device, memory_format=fmt), cfg, pre
 
     def _batches(self) -> None:
-        cfg, world = self.cfg, self.d.size
-        if cfg.batch_size % world:
-            raise ConfigError(f"--batch-size {cfg.batch_size} does not split evenly over {world} processes")
-        self.local_batch = cfg.batch_size // world
-        self.steps_per_epoch = (len(self.data.train) // world) // self.local_batch
-        if self.steps_per_epoch == 0:
-            raise ConfigError(
-                f"{len(self.data.train)} training images make no full batch of {cfg.batch_size}; "
-                "lower --batch-size"
-            )
+        self.plan = plan_epoch(len(self.data.train), self.cfg.batch_size, self.d.size)
+        self.local_batch, self.steps_per_epoch = self.plan.batch, self.plan.steps
 
     def _optimisation(self, net: InceptionNet) -> None:
         cfg = self.cfg
@@ -199,13 +193,12 @@ class Trainer:
         # the digits sit in memory: worker processes would cost more than they save
         self.workers = cfg.workers if cfg.workers is not None else 0 if cfg.data is None else folder_workers
 
-    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool = False):
+    def _loader(self, dataset, sampler, batch_size: int):
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             num_workers=self.workers,
-            drop_last=drop_last,
             pin_memory=self.device.type == "cuda",
             multiprocessing_context=worker_context() if self.workers else None,
         )
@@ -286,8 +279,8 @@ class Trainer:
             )
         procs = f" x {self.d.size} processes" if self.d.size > 1 else ""
         self.log(
-            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}, {cfg.optimizer} "
-            f"lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
+            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}{self.plan.describe()}"
+            f", {cfg.optimizer} lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
             f"{' with mixed precision' if self.amp else ''}; run folder {self.run_dir}"
         )
 
@@ -331,12 +324,12 @@ class Trainer:
             world=self.d.size,
             skip=pos.batch * self.local_batch,
         )
-        loader = self._loader(self.train_ds, sampler, self.local_batch, drop_last=True)
+        loader = self._loader(self.train_ds, sampler, self.local_batch)  # the last batch may be partial
         bar = self._progress_bar()
         train_mode(self.net, cfg.freeze_backbone)
         start, before = time.perf_counter(), sums.seconds
         try:
-            for x, y in loader:
+            for x, y in islice(loader, self.steps_per_epoch - pos.batch):  # (not a last single image)
                 torch.manual_seed(derive_seed(cfg.seed, self.d.rank, pos.step))
                 try:
                     loss, correct = self.stepper(x, y)

@@ -136,7 +136,7 @@ def test_non_finite_logits_are_an_error_not_nan(pictures):
 def test_old_keyword_arguments_still_work(pictures):
     model = small_model()
     a = ik.predict(model, pictures[:3], preprocess=RECIPE, num_workers=0, batch_size=2, top=2)
-    b = ik.predict(model, pictures[:3], ik.RunOptions(preprocess=RECIPE, workers=0, batch_size=2), top=2)
+    b = ik.predict(model, pictures[:3], ik.RunSettings(workers=0, batch_size=2), preprocess=RECIPE, top=2)
     assert [r.as_dict() for r in a] == [r.as_dict() for r in b]
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         ik.predict(model, pictures[:1], batchsize=2)

@@ -10,6 +10,8 @@ from inceptionkit.data import load_digits
 from inceptionkit.engines import Calibration, build_engine, image_batches, quantization_data, runnable_engines
 from inceptionkit.weights import load_native
 
+pytestmark = pytest.mark.xdist_group("digits_training")  # the main_job fixture: trained once per run
+
 MAX_CHANGED = 0.01  # issue 13: low precision must not change the top-1 answer on more than 1% of images
 LOW_PRECISION = ("torch-bf16", "onnxruntime-int8", "openvino", "openvino-int8")
 

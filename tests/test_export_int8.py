@@ -22,6 +22,8 @@ from inceptionkit.engines import (
 )
 from inceptionkit.weights import load_native
 
+pytestmark = pytest.mark.xdist_group("digits_training")  # the main_job fixture: trained once per run
+
 MAX_DROP = 0.5  # issue 7: "the int8 model's accuracy is within 0.5 points of fp32"
 
 

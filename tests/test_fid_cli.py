@@ -216,7 +216,7 @@ def test_default_weights_cannot_be_downloaded_offline(data, weights_cache, capsy
 
     register_weight_set(replace(ws, url="http://127.0.0.1:9/pt_inception-2015-12-05-6726825d.pth"))
     code, _, err = fid(capsys, data[0], data[1], "--dims", "64")
-    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert code == 1 and len(err.strip().splitlines()) == 1  # the command ran and failed (issue 19)
     assert "inception_v3.pytorch_fid: cannot download http://127.0.0.1:9/" in err
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from inceptionkit.weights import load_native
+
+pytestmark = pytest.mark.xdist_group("digits_training")  # the main_job fixture: trained once per run
 
 
 def test_main_job_reaches_97_percent_and_says_so_last(main_job) -> None:

@@ -250,17 +250,18 @@ def test_nan_loss_exits_1(tmp_path, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--workers", "-1"], "--workers must be in [0, 256]; got -1"),
-        (["--num-workers", "-1"], "--workers must be in [0, 256]; got -1"),  # the old spelling
+        (["--workers", "-1"], "--workers: must be at least 0, got -1"),
+        (["--num-workers", "-1"], "--num-workers: must be at least 0, got -1"),  # the old spelling
         (["--label-smoothing", "2"], "--label-smoothing must be in [0, 1); got 2.0"),
         (["--label-smoothing", "-0.1"], "--label-smoothing must be in [0, 1); got -0.1"),
         (["--epochs", "0"], "--epochs must be at least 1; got 0"),
-        (["--batch-size", "-4"], "--batch-size must be at least 1; got -4"),
-        (["--img-size", "0"], "--img-size must be in [1, 4096]; got 0"),
-        (["--img-size", "100000"], "--img-size must be in [1, 4096]; got 100000"),
+        (["--batch-size", "-4"], "--batch-size: must be at least 1, got -4"),
+        (["--img-size", "0"], "--img-size: must be at least 1, got 0"),
+        (["--img-size", "100000"], "--img-size: must be at most 4096 pixels, got 100000"),
         (["--in-chans", "0"], "--in-chans must be in [1, 64]; got 0"),
         (["--lr", "0"], "--lr must be above 0; got 0.0"),
-        (["--lr", "nan"], "--lr must be a number; got nan"),
+        (["--lr", "nan"], "--lr must be a finite number; got nan"),
+        (["--lr", "inf"], "--lr must be a finite number; got inf"),  # issue 19: inf passed, then diverged
         (["--weight-decay", "-1"], "--weight-decay must be at least 0; got -1.0"),
         (["--warmup-epochs", "-1"], "--warmup-epochs must be at least 0; got -1.0"),
         (["--drop-rate", "1"], "--drop-rate must be in [0, 1); got 1.0"),
@@ -326,8 +327,8 @@ def test_a_class_folder_without_images(tmp_path, capsys, digits_run):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--batch-size", "0"], "--batch-size must be at least 1; got 0"),
-        (["--workers", "-1"], "--workers must be at least 0; got -1"),
+        (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["--workers", "-1"], "--workers: must be at least 0, got -1"),
         (["--device", "meta"], "--device meta cannot run a model here; use cpu, cuda or cuda:N"),
         (["--device", "nonsense"], "unknown --device 'nonsense'; use cpu, cuda or cuda:N"),
     ],

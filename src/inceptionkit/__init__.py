@@ -1,40 +1,62 @@
-"""inceptionkit: the Inception family of convolutional networks, written once as specs."""
+"""inceptionkit: the Inception family of convolutional networks, written once as specs.
 
-from .bench import benchmark
-from .calculator import conv_cost
-from .engines import Engine, OnnxRunner, build_engine, ensure_onnx, export_onnx, quantize_int8
-from .factory import create_model
-from .fold import fold_batchnorm, optimize_for_inference
-from .inference import RunOptions, extract_features, predict
-from .model import InceptionNet
-from .registry import default_variant, get_spec, list_models, list_variants
-from .summary import summarize
-from .train import TrainConfig, TrainResult, benchmark_training, train
+The names below are imported on first use (PEP 562), so ``import inceptionkit`` and the command
+line's ``--help`` load neither PyTorch nor any runtime until something needs them.
+"""
 
-__all__ = [
-    "InceptionNet",
-    "conv_cost",
-    "create_model",
-    "default_variant",
-    "extract_features",
-    "get_spec",
-    "list_models",
-    "list_variants",
-    "TrainConfig",
-    "TrainResult",
-    "benchmark_training",
-    "train",
-    "predict",
-    "summarize",
-    "Engine",
-    "OnnxRunner",
-    "RunOptions",
-    "build_engine",
-    "benchmark",
-    "ensure_onnx",
-    "export_onnx",
-    "fold_batchnorm",
-    "optimize_for_inference",
-    "quantize_int8",
-]
+from __future__ import annotations
+
+import sys
+import types
+
+from .lazy import lazy_exports
+
 __version__ = "0.1.0"
+
+# name -> the module that defines it
+_EXPORTS = {
+    "benchmark": "bench",
+    "conv_cost": "calculator",
+    "Engine": "engines",
+    "OnnxRunner": "engines",
+    "build_engine": "engines",
+    "ensure_onnx": "engines",
+    "export_onnx": "engines",
+    "quantize_int8": "engines",
+    "create_model": "factory",
+    "fold_batchnorm": "fold",
+    "optimize_for_inference": "fold",
+    "RunOptions": "inference",
+    "extract_features": "inference",
+    "predict": "inference",
+    "InceptionNet": "model",
+    "default_variant": "registry",
+    "get_spec": "registry",
+    "list_models": "registry",
+    "list_variants": "registry",
+    "RunSettings": "settings",
+    "summarize": "summary",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "benchmark_training": "train",
+    "train": "train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """``inceptionkit.train`` is the function, as it always was, not the ``train`` subpackage that
+    importing it would otherwise put there (reach the subpackage through ``sys.modules`` or
+    ``from inceptionkit.train import ...``)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+

@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .errors import CommandError, InceptionKitError, UsageError
@@ -103,9 +104,10 @@ def output_format(text: str) -> str:
 
 
 def add_run_arguments(
-    p: argparse.ArgumentParser,
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
     *,
-    batch_size: int,
+    batch_size: int | None,
+    batch_help: str = "images per batch",
     engines: tuple[str, ...] | None = None,
     engine_help: str = "",
     skip_bad: str | None = None,
@@ -117,9 +119,9 @@ def add_run_arguments(
     the job has them ``--engine`` (``engines``: its choices, besides ``auto``), ``--skip-bad`` (its
     help) and ``--progress/--no-progress``. Turn the parsed arguments into the record with
     :func:`run_settings`."""
+    default = f"default {batch_size}" if batch_size is not None else "default: the recipe's"
     p.add_argument(
-        "--batch-size", type=positive_int, default=batch_size, metavar="N",
-        help=f"images per batch (default {batch_size})",
+        "--batch-size", type=positive_int, default=batch_size, metavar="N", help=f"{batch_help} ({default})"
     )
     p.add_argument(
         "--workers", type=non_negative_int, default=None, metavar="N",
@@ -173,8 +175,16 @@ def model_name(args: argparse.Namespace) -> str:
     return names.pop()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line like every other refusal
+    (``inceptionkit CMD: error: ...``, exit 2; ``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {printable(message.removeprefix('argument '))}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="inceptionkit",
         description="The Inception family: build, summarize, cost, load weights, predict, train, export.",
     )

@@ -35,6 +35,10 @@ class InputError(UsageError):
     """An input tensor, size or file named by the user that the model cannot take."""
 
 
+class OutputError(UsageError):
+    """An output path that cannot be written: a folder, a device, a read-only folder, an input."""
+
+
 class ConfigError(UsageError):
     """Training settings or a run folder that cannot be used."""
 
@@ -43,6 +47,12 @@ class WeightsError(InceptionKitError, ValueError):
     """A weight file or tag that cannot be used, with a one-line reason naming the file."""
 
     exit_code = 2
+
+
+class DownloadError(WeightsError):
+    """A download that failed (network, cut short, checksum mismatch): the command ran and failed (exit 1)."""
+
+    exit_code = 1
 
 
 class DataError(InceptionKitError, ValueError):

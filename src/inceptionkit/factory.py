@@ -23,7 +23,7 @@ def create_model(
 
     ``weights`` is a file (keras .h5, torchvision/timm state dict, safetensors) or the tag of a
     published weight set (see :func:`inceptionkit.weights.list_weights`). ``num_classes=None`` means
-    the classifier of the weights (1000 classes without weights); another count keeps the loaded
+    the classifier of the weights (without weights, the variant's: 1000 classes, 1008 for the FID network); another count keeps the loaded
     backbone and a fresh classifier. ``in_chans=None`` means 3, or what an inceptionkit weight file
     was trained with (another count adapts the first convolution, as timm's ``adapt_input_conv``).
     ``drop_rate=None`` keeps the variant's own dropout.
@@ -38,9 +38,10 @@ def create_model(
             in_chans=in_chans,
             drop_rate=drop_rate,
         )
+    spec = get_spec(name, variant)
     return InceptionNet(
-        get_spec(name, variant),
-        num_classes=1000 if num_classes is None else num_classes,
+        spec,
+        num_classes=spec.default_classes if num_classes is None else num_classes,
         in_chans=3 if in_chans is None else in_chans,
         aux_logits=aux_logits,
         drop_rate=drop_rate,

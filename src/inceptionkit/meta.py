@@ -9,7 +9,9 @@ traceback or an allocation of whatever size the file asks for.
 Keys (all strings): ``format`` = "inceptionkit", ``arch``, ``variant``, ``num_classes``, ``in_chans``,
 ``aux_logits`` ("true"/"false"), ``preprocess`` (JSON of :class:`~inceptionkit.preprocess.Preprocess`),
 ``classes`` (a JSON list of names, "imagenet1k", or "null"), ``source`` (where the weights came from),
-``tag`` (the published weight set they were converted from, if any). Any other key (a training run's
+``tag`` (the published weight set they were converted from, if any), ``tensors_sha256`` (a checksum
+of the tensors, written by inceptionkit and verified on every load: see
+:func:`inceptionkit.weights.native.tensors_sha256`; files from other tools have none). Any other key (a training run's
 ``train_step``, an export's ``input_size``) is kept as it is in ``extra``.
 """
 
@@ -28,7 +30,7 @@ MAX_CLASSES = 1_000_000  # more than any dataset; a file asking for more is refu
 MAX_IN_CHANS = 64
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 KNOWN = ("format", "arch", "variant", "num_classes", "in_chans", "aux_logits", "preprocess", "classes")
-KNOWN += ("source", "tag")
+KNOWN += ("source", "tag", "tensors_sha256")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class ModelMeta:
     in_chans: int
     aux_logits: bool
     weights: WeightMeta
+    tensors_sha256: str | None = None  # None: a file that carries no checksum (older, or another tool's)
 
     @classmethod
     def of(cls, model: Any, weights: WeightMeta) -> ModelMeta:
@@ -81,6 +84,7 @@ class ModelMeta:
             **({"tag": w.tag} if w.tag else {}),
             **w.extra,
             **{k: str(v) for k, v in extra.items()},
+            **({"tensors_sha256": self.tensors_sha256} if self.tensors_sha256 else {}),
         }
 
     @classmethod
@@ -101,7 +105,8 @@ class ModelMeta:
             extra={k: v for k, v in md.items() if k not in KNOWN},
         )
         aux = f.choice("aux_logits", ("true", "false"), default="false") == "true"
-        return cls(f.text("arch"), f.text("variant"), num_classes, in_chans, aux, weights)
+        checksum = f.hex_digest("tensors_sha256") if "tensors_sha256" in md else None
+        return cls(f.text("arch"), f.text("variant"), num_classes, in_chans, aux, weights, checksum)
 
 
 def classes_to_text(classes: list[str] | None) -> str:
@@ -137,6 +142,12 @@ class _Fields:
         if not lo <= n <= hi:
             raise self.bad(name, f"{n} is outside {lo}..{hi}")
         return n
+
+    def hex_digest(self, name: str) -> str:
+        v = self.text(name)
+        if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+            raise self.bad(name, "expected 64 lowercase hexadecimal digits (a SHA-256)")
+        return v
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         v = self.text(name, default)

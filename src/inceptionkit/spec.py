@@ -180,6 +180,7 @@ class NetSpec:
     features: tuple[tuple[str, Op], ...]
     style: Style = field(default_factory=Style)
     default_size: int = 299
+    default_classes: int = 1000  # the classifier built when no class count is given (the FID net's: 1008)
     drop_rate: float = 0.0
     aux: tuple[Aux, ...] = ()
     paper: str = ""

@@ -121,7 +121,7 @@ def summarize(
     *,
     by: By = "layer",
     in_chans: int = 3,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
 ) -> Summary:
     """The summary of a model given by name (and variant), by spec, or as a built model.
 
@@ -143,7 +143,8 @@ def summarize(
         )
     else:
         spec = model if isinstance(model, NetSpec) else get_spec(model, variant)
-        options = dict(in_chans=in_chans, num_classes=num_classes)
+        classes = spec.default_classes if num_classes is None else num_classes
+        options = dict(in_chans=in_chans, num_classes=classes)
     size = pair(spec.default_size if input_size is None else input_size)
     try:
         rows = trace(spec, size, **options)

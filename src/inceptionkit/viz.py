@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from .errors import UsageError
+from .fileio import atomic_write
 from .spec import LRN, Act, AdaptivePool, Cat, Conv, NetSpec, Op, Pool, Residual, SepConv, Style, pair
 from .summary import format_shape, summarize
 from .trace import Shape, Trace, output_shapes, trace_op
@@ -376,11 +377,19 @@ def cost_chart(spec: NetSpec, input_size: int | tuple[int, int] | None = None) -
     return fig
 
 
+def check_format(path: str | Path) -> str:
+    """The format of ``path`` by its suffix (png or svg), or a UsageError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"cannot draw to {Path(path).name}: use one of {', '.join(FORMATS)}")
+    return suffix[1:]
+
+
 def save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as PNG or SVG (by the suffix); SVG keeps its text as text, so it can be searched."""
+    """Write ``fig`` as PNG or SVG (by the suffix), atomically; SVG keeps its text as text, so it can
+    be searched."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise UsageError(f"cannot draw to {path.name}: use one of {', '.join(FORMATS)}")
+    fmt = check_format(path)
     with matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(path, dpi=110)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110))
     return path

@@ -155,6 +155,7 @@ VARIANTS["fid"] = NetSpec(
     FID_FEATURES,
     Style(norm="bn", eps=1e-3, avg_include_pad=False),
     default_size=299,
+    default_classes=1008,
     drop_rate=0.0,
     paper=PAPER,
     aliases=KERAS_NAMES,

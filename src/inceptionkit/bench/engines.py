@@ -38,7 +38,7 @@ from ..errors import InputError, UsageError
 from ..model import InceptionNet
 from ..trace import trace
 from .peers import onnx_peers, timm_peer
-from .timing import Spread, time_in_turns, torch_threads
+from .timing import Spread, time_in_turns, torch_threads, unreliable
 from .yardstick import matmul_calls
 
 INT8_NOTE = "int8 calibrated on random inputs: for timing only, its outputs are meaningless"
@@ -118,6 +118,15 @@ class BenchReport:
     load_before: tuple[float, float, float]  # os.getloadavg(): other work on the machine
     load_after: tuple[float, float, float]
     skipped: dict[str, str]  # engines this machine cannot run, and why
+
+    @property
+    def unreliable(self) -> str | None:
+        """Why these figures cannot be trusted (too few rounds, no warm-up, an engine above the matmul
+        rate of its precision: a sign of a timing that went wrong), or None."""
+        why = [unreliable(self.runs, self.warmup)]
+        over = [f"{r.engine} at batch {r.batch_size}" for r in self.results if (r.efficiency or 0) > 1]
+        why.append(f"above 100% of its matmul: {', '.join(over)}" if over else None)
+        return "; ".join(w for w in why if w) or None
 
 
 def model_macs(model: InceptionNet, size: int) -> int:

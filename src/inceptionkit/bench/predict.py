@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,28 +68,25 @@ def benchmark_predict(
     top-5) next to the same engine on ready tensors of the same batch size. With ``auto``, the first
     (untimed) pass makes the choice and the engine it chose is the one timed on tensors. Each round
     is one pass over the folder and as many engine calls as the pass has batches."""
-    from ..engines import LOGITS, build_engine, export_size
-    from ..engines.auto import cache_key, cached_choice
+    from ..engines import build_engine, export_size
     from ..images import find_images
-    from ..inference import RunOptions, default_workers, predict
+    from ..inference import predict
+    from ..settings import RunSettings, default_workers
 
     threads = threads or torch.get_num_threads()
     workers = default_workers() if workers is None else workers
     n = sum(1 for s in find_images([folder]) if not s.error)
     if n == 0:
         raise DataError(f"{folder}: no images in this folder")
-    opts = RunOptions(engine, batch_size, workers, threads=threads, cache_dir=cache_dir, progress=False)
-    predict(model, folder, opts, log=lambda line: None)  # exports, measures and caches: untimed
+    opts = RunSettings(batch_size, workers, engine=engine, threads=threads, cache_dir=cache_dir, progress=False)
+    chosen = predict(model, folder, opts, log=lambda line: None).engine or "torch"  # measures: untimed
     size = export_size(model)
-    chosen = engine
-    if engine == "auto":
-        chosen = cached_choice(cache_key(model, LOGITS, size, batch_size, threads), cache_dir) or "torch"
     runner = build_engine(chosen, model, size=size, threads=threads, cache_dir=cache_dir)
     x = torch.randn(batch_size, model.in_chans, size, size)
     batches = -(-n // batch_size)
 
     def one_pass() -> None:
-        predict(model, folder, dataclasses.replace(opts, engine=chosen))
+        predict(model, folder, opts.replace(engine=chosen))
 
     def bare() -> None:
         for _ in range(batches):

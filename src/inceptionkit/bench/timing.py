@@ -13,6 +13,19 @@ import torch
 from ..errors import UsageError
 
 SETTLE = 0.1  # seconds between timed calls (see time_in_turns); measured: enough for spinning threads to stop
+RELIABLE_RUNS = 3  # fewer timed rounds give a "median" that is one or two samples: no spread, no median
+RELIABLE_WARMUP = 1  # without an untimed round, the first timed call pays one-time setup (caches, compiling)
+
+
+def unreliable(runs: int, warmup: int | None = None) -> str | None:
+    """Why figures timed over ``runs`` rounds after ``warmup`` untimed ones (None: not applicable)
+    cannot be trusted, or None when they can."""
+    why = []
+    if runs < RELIABLE_RUNS:
+        why.append(f"{runs} timed round{'' if runs == 1 else 's'} (a median needs at least {RELIABLE_RUNS})")
+    if warmup is not None and warmup < RELIABLE_WARMUP:
+        why.append("no warm-up round (the first calls pay one-time setup)")
+    return "; ".join(why) or None
 
 
 @dataclass(frozen=True)

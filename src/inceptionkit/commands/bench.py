@@ -6,26 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from ..choices import ENGINES
+from ..cli import UsageError, add_format_argument, add_img_size_argument, positive_int
 
-from ..bench import BenchReport, benchmark, benchmark_predict, torch_threads
-from ..cli import UsageError, add_img_size_argument, positive_int
-from ..engines import ENGINES
-from ..factory import create_model
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from rich.table import Table
 
-
-def int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected integers of at least 1, got {text!r}")
-    return values
+    from ..bench import BenchReport
 
 
 def engine_list(text: str) -> list[str]:
@@ -57,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also time timm's eager model, ONNX Runtime and OpenVINO on the same file at their defaults",
     )
-    p.add_argument("--batch-size", type=int_list, default=[1, 8], metavar="B[,B...]", help="default: 1,8")
+    p.add_argument(
+        "--batch-size", type=positive_int, nargs="+", default=[1, 8], metavar="N", help="batch sizes (default: 1 8)"
+    )
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -68,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed rounds first (default 3)")
     p.add_argument("--runs", type=positive_int, default=20, metavar="N", help="timed rounds (default 20)")
     p.add_argument("--compile", action="store_true", help="torch-opt: also torch.compile the model")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the timings")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--predict-folder",
@@ -85,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from ..bench import benchmark, benchmark_predict, torch_threads
+    from ..bench.timing import unreliable
+    from ..factory import create_model
+
     if args.warmup < 0:
         raise UsageError(f"--warmup must be at least 0, got {args.warmup}")
     if args.name and args.model and args.name != args.model:
@@ -100,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 args.name, batch_size=args.batch_size[0], steps=args.runs, img_size=args.img_size
             )
         _print_flat(result, args.format, "training")
+        _caution(unreliable(args.runs))
         return 0
     torch.manual_seed(0)  # the same random weights every time, so the cached ONNX exports are reused
     model = create_model(args.name, variant=args.variant)
@@ -119,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             passes=args.runs,
         )
         _print_flat(result.as_dict(), args.format, f"predict --engine {engine}, end to end")
+        _caution(unreliable(args.runs))
         return 0
     report = benchmark(
         model,
@@ -144,7 +144,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"not timed: {engine}: {why}")
         for note in sorted({r.note for r in report.results if r.note}):
             console.print(f"note: {note}")
+    _caution(report.unreliable)
     return 0
+
+
+def _caution(why: str | None) -> None:
+    """One line on stderr when the figures cannot be trusted (stdout keeps the figures, JSON or not)."""
+    if why:
+        print(f"inceptionkit bench: these figures are unreliable: {why}", file=sys.stderr)
 
 
 def _header(report: BenchReport) -> str:
@@ -164,6 +171,9 @@ def _header(report: BenchReport) -> str:
 
 
 def _table(report: BenchReport) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ("engine", "precision", "batch", "images/s", "ms", "IQR ms", "GMAC/s", "vs matmul", "× torch")
     for name in columns:
@@ -188,6 +198,10 @@ def _print_flat(result: dict, fmt: str, title: str) -> None:
     if fmt == "json":
         print(json.dumps(result, indent=2))
         return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=title, box=box.SIMPLE_HEAD, show_header=False)
     for key, value in result.items():
         table.add_row(

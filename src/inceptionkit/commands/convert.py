@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..cli import CommandError, non_negative_int, positive_int
+from ..fileio import check_output
 from ..text import printable
-from ..weights import load_pretrained, save_native
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..weights import load_pretrained, save_native
+
+    check_output(args.output, inputs=[args.source])
     model, notes = load_pretrained(
         args.model,
         args.source,

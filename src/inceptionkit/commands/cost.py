@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..calculator import ConvCost, conv_cost
-from ..cli import UsageError, positive_int
+from ..cli import UsageError, add_format_argument, positive_int
 from ..spec import pair
 
 
@@ -34,9 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     conv.add_argument(
         "--reduce", type=positive_int, metavar="N", help="channels of a 1x1 bottleneck in front"
     )
-    # "text" is the old spelling of table: accepted, not advertised
-    fmt = lambda text: "table" if text == "text" else text  # noqa: E731
-    conv.add_argument("--format", type=fmt, choices=("table", "json"), default="table")
+    add_format_argument(conv, "the costs")
     conv.set_defaults(func=run_conv)
 
 

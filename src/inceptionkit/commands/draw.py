@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli import CommandError, add_model_arguments, model_name
+from ..fileio import check_output
 from ..registry import get_spec
 from ..text import printable
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as e:
         raise CommandError(f"drawing needs matplotlib ({e}); pip install matplotlib") from None
     spec = get_spec(model_name(args), args.variant)
+    viz.check_format(args.output)
+    check_output(args.output)
     if args.block:
         fig = viz.block_figure(spec, args.block, args.img_size)
     elif args.chart:

@@ -10,13 +10,15 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..cli import UsageError
-from ..data import DataError, ImageDataset
-from ..devices import parse_device
-from ..evaluate import EvalResult, evaluate, format_confusion, save_confusion_png
-from ..train.held_out import SPLITS, EvalImages, images_to_evaluate
-from ..weights.native import load_native, read_native_metadata
+from ..choices import SPLITS
+from ..cli import UsageError, add_format_argument, add_run_arguments, run_settings
+from ..fileio import check_output
+
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from ..evaluate import EvalResult
+    from ..train.held_out import EvalImages
 
 
 def register(subparsers) -> None:
@@ -38,36 +40,35 @@ def register(subparsers) -> None:
         help="which part of a train/val/test layout, of the digits, or of the run's folder "
         "(default: test, else val)",
     )
-    p.add_argument("--batch-size", type=int, default=64, metavar="B")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="data loading processes")
-    p.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
+    add_run_arguments(p, batch_size=64)
     p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix into PATH")
-    p.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="table (default) or json (with the list of images scored)",
-    )
+    add_format_argument(p, "the scores (json: with each image's answer)")
     p.set_defaults(func=run_eval)
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1; got {args.batch_size}")
-    if args.workers < 0:
-        raise UsageError(f"--workers must be at least 0; got {args.workers}")
-    parse_device(args.device)
+    from ..devices import parse_device
+    from ..weights.native import read_native_metadata
+
+    args.device = str(parse_device(args.device))
     if not Path(args.checkpoint).is_file():
         raise UsageError(f"{args.checkpoint}: no such file")
     if read_native_metadata(args.checkpoint) is None:
         raise UsageError(
             f"{args.checkpoint}: not an inceptionkit checkpoint (.safetensors with its metadata)"
         )
+    if args.confusion_png:
+        check_output(args.confusion_png, inputs=[args.checkpoint])
 
 
 def run_eval(args: argparse.Namespace) -> int:
     import torch
+
+    from ..data import DataError, ImageDataset
+    from ..evaluate import evaluate, save_confusion_png
+    from ..loader import worker_context
+    from ..train.held_out import images_to_evaluate
+    from ..weights.native import load_native
 
     _check(args)
     model = load_native(args.checkpoint, device=args.device)
@@ -76,14 +77,15 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint} has no class names to evaluate against")
     try:
         images = images_to_evaluate(
-            args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers or None
+            args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers
         )
     except DataError as e:
         raise UsageError(str(e)) from None
     loader = torch.utils.data.DataLoader(
         ImageDataset(images.samples, meta.preprocess.transform()),
         batch_size=args.batch_size,
-        num_workers=args.workers,
+        num_workers=run_settings(args).worker_count(),
+        multiprocessing_context=worker_context() if run_settings(args).worker_count() else None,
     )
     result = evaluate(model, loader, meta.classes, device=args.device)
     name = f"{model.spec.arch} ({model.spec.variant})"
@@ -97,6 +99,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _print_table(args: argparse.Namespace, name: str, images: EvalImages, result: EvalResult) -> None:
+    from ..evaluate import format_confusion
+
     if images.note:
         print(images.note)
     if images.skipped:

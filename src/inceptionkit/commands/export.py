@@ -5,24 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..choices import CALIBRATION_METHODS, DEFAULT_OPSET
+from ..choices import EXPORT_TOLERANCE as TOLERANCE
 from ..cli import CommandError, UsageError, add_img_size_argument, positive_int
-from ..engines import (
-    CALIBRATION_METHODS,
-    DEFAULT_OPSET,
-    TOLERANCE,
-    OnnxRunner,
-    Skipped,
-    compare_int8,
-    export_onnx,
-    image_batches,
-    quantization_data,
-    quantize_int8,
-)
-from ..errors import ExportError
-from ..factory import create_model
-from ..model import InceptionNet
-from ..registry import get_spec
+from ..fileio import check_output
+
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from ..model import InceptionNet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,6 +83,9 @@ def opset(text: str) -> int:
 
 
 def load(args: argparse.Namespace) -> InceptionNet:
+    from ..factory import create_model
+    from ..registry import get_spec
+
     """The model to export: the checkpoint, the named model with its weights, or a random one."""
     if args.name and args.model and args.name != args.model:
         raise UsageError(f"two different models given: {args.name} and --model {args.model}")
@@ -114,6 +108,17 @@ def load(args: argparse.Namespace) -> InceptionNet:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engines import (
+        OnnxRunner,
+        Skipped,
+        compare_int8,
+        export_onnx,
+        image_batches,
+        quantization_data,
+        quantize_int8,
+    )
+    from ..errors import ExportError
+
     if not args.int8 and (args.calibration or args.eval_data or args.int8_output):
         raise UsageError("--calibration, --eval-data and --int8-output go with --int8")
     out = Path(args.output)
@@ -197,6 +202,8 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, out: Path, int8_out: Pa
                 )
     if args.int8 and out.resolve() == int8_out.resolve():
         raise UsageError(f"-o and --int8-output are the same file ({out})")
+    for o in outputs.values():
+        check_output(o)
 
 
 def _mb(path: Path) -> str:

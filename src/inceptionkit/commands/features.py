@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..cli import CommandError
-from ..images import display_path
-from ..inference import extract_features
+from ..fileio import check_output
+from ..images import IMAGE_EXTENSIONS
 from .predict import add_input_arguments, model_from_args, run_options
 
 
@@ -37,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..images import display_path
+    from ..inference import extract_features
+
+    check_output(args.output, inputs=args.paths, suffixes=IMAGE_EXTENSIONS)
     result = extract_features(
         model_from_args(args), args.paths, run_options(args), layer=args.layer, pool=args.pool
     )

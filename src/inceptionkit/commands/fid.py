@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from ..cli import positive_int
+from ..choices import FID_MODES as MODES
+from ..choices import FID_TAPS
+from ..cli import add_format_argument, add_run_arguments, positive_int, run_settings
 from ..errors import UsageError
-from ..metrics import DIMS, MODES, calculate_metrics, compute_statistics, save_statistics
-from ..metrics.distributed import World, join, parse_device
+from ..fileio import check_output
+from ..images import IMAGE_EXTENSIONS
+
+DIMS = tuple(FID_TAPS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,31 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kid-subset-size", type=positive_int, default=1000, metavar="N")
     p.add_argument("--isc-splits", type=positive_int, default=10, metavar="N")
     p.add_argument("--weights", metavar="FILE_OR_TAG", help="the FID network's weights (default: the mode's)")
-    p.add_argument("--batch-size", type=positive_int, default=50, metavar="N")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N")
-    p.add_argument("--num-workers", dest="workers", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument(
-        "--skip-bad", action="store_true", help="compute on the readable images, listing the others"
+    add_run_arguments(
+        p, batch_size=50, skip_bad="compute on the readable images, listing the others",
+        workers_help="background processes decoding and resizing images",
     )
     p.add_argument("-o", "--output", metavar="FILE.npz", help="fid stats: where to save the statistics")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the metrics")
     p.set_defaults(func=run)
 
 
 def _common(args: argparse.Namespace) -> dict:
-    if args.workers < 0:
-        raise UsageError(f"--workers {args.workers}: must be 0 or more")
-    return dict(
-        weights=args.weights,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
-        skip_bad=args.skip_bad,
-    )
+    return dict(weights=args.weights, settings=run_settings(args))
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..devices import current_world
+    from ..metrics import calculate_metrics
+
     action, rest = args.inputs[0], args.inputs[1:]
     if action == "stats":
         return _stats(args, rest)
@@ -78,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         isc_splits=args.isc_splits,
         **_common(args),
     )
-    if not _world().main:
+    if not current_world().is_main:
         return 0
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
@@ -99,41 +94,42 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _world() -> World:
-    return join(parse_device("cpu"))  # already joined by the computation; the device is not used
-
-
 def _stats(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..devices import current_world
+    from ..metrics import compute_statistics, save_statistics
+
     if len(rest) != 1 or not args.output:
         raise UsageError("fid stats takes one folder and -o FILE.npz")
     if not Path(rest[0]).is_dir():
         raise UsageError(f"{rest[0]}: no such folder")
+    check_output(args.output, inputs=rest, suffixes=IMAGE_EXTENSIONS)
     stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
-    if _world().main:
+    if current_world().is_main:
         save_statistics(args.output, stats)
         print(f"{args.output}: statistics of {stats.count} images ({args.mode}, {stats.dims} dims)")
     return 0
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from ..devices import process_device
     from ..metrics.bench import benchmark_fid
 
     if len(rest) != 2:
         raise UsageError("fid bench takes two folders of images, A and B")
-    c = _common(args)
+    settings = run_settings(args)
     r = benchmark_fid(
         *rest,
-        weights=c["weights"],
+        weights=args.weights,
         dims=args.dims,
-        batch_size=c["batch_size"],
-        workers=c["workers"],
-        device=str(parse_device(c["device"])),
+        batch_size=args.batch_size,
+        workers=settings.worker_count(),
+        device=str(process_device(args.device)),
     )
     if args.format == "json":
         print(json.dumps(r.as_dict(), indent=2))
         return 0
     d = r.as_dict()
-    print(f"{r.images} images, batch {args.batch_size}, {args.workers} workers")
+    print(f"{r.images} images, batch {args.batch_size}, {settings.worker_count()} workers")
     print(f"inceptionkit fid: {d['inceptionkit_images_per_s']:.1f} images/s, FID {r.fid_ours:.7g}")
     print(f"pytorch-fid:      {d['pytorch_fid_images_per_s']:.1f} images/s, FID {r.fid_theirs:.7g}")
     print(f"speedup {r.speedup:.2f}x, FID relative difference {r.relative_difference:.2e}")

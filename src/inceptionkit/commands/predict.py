@@ -6,20 +6,18 @@ import argparse
 import dataclasses
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
+from ..choices import ENGINES
 from ..cli import UsageError, add_format_argument, add_run_arguments, positive_int, run_settings
-from ..engines import ENGINES, default_preprocess
-from ..images import display_path
-from ..inference import Prediction, cached_tag, load_model, predict
-from ..model import InceptionNet
-from ..preprocess import Preprocess
-from ..registry import get_spec
 from ..settings import RunSettings
+
+if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from rich.table import Table
+
+    from ..inference import Prediction
+    from ..model import InceptionNet
+    from ..preprocess import Preprocess
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,6 +67,8 @@ def run_options(args: argparse.Namespace) -> RunSettings:
 def model_from_args(args: argparse.Namespace) -> InceptionNet:
     """The model named by ``--model``/``--variant`` with ``--weights`` or ``--checkpoint`` loaded
     (or, with neither, a published weight set already in the download cache)."""
+    from ..inference import cached_tag, load_model
+
     if args.weights and args.checkpoint:
         raise UsageError("give --weights or --checkpoint, not both")
     weights = args.checkpoint or args.weights
@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..inference import predict
+
     classifier, preprocess = _classifier(args)
     results = predict(classifier, args.paths, run_options(args), top=args.top, preprocess=preprocess)
     if any(r.top and r.top[0].label is None for r in results):
@@ -131,6 +135,9 @@ def _classifier(args: argparse.Namespace):
 
 def _fallback_preprocess(args: argparse.Namespace, input_shape: tuple) -> Preprocess:
     """The recipe of --model/--weights, else the default one sized to the file's input."""
+    from ..engines import default_preprocess
+    from ..registry import get_spec
+
     if args.weights or args.checkpoint:
         return model_from_args(args).weight_meta.preprocess
     recipe = default_preprocess(get_spec(args.model, args.variant) if args.model else None)
@@ -143,6 +150,12 @@ def _fallback_preprocess(args: argparse.Namespace, input_shape: tuple) -> Prepro
 
 
 def _table(results: list[Prediction]) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..images import display_path
+
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("image", overflow="fold")  # long paths break, never lose their end
     for name, justify in (("#", "right"), ("class", "left"), ("index", "right"), ("probability", "right")):

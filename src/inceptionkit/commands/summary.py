@@ -7,10 +7,7 @@ import json
 import os
 import sys
 
-from rich.console import Console
-
-from ..cli import add_model_arguments, model_name
-from ..summary import summarize
+from ..cli import add_format_argument, add_model_arguments, model_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(p)
     p.add_argument("--by", choices=("layer", "block"), default="layer", help="one row per layer or per block")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(p, "the summary")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..summary import summarize
+
     s = summarize(model_name(args), args.variant, args.img_size, by=args.by)
     if args.format == "json":
         print(json.dumps(s.as_dict(), indent=2, allow_nan=False))

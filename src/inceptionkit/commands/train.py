@@ -5,21 +5,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from ..cli import CommandError, UsageError
-from ..data import DataError
+from ..choices import OPTIMIZERS, SCHEDULES
+from ..cli import CommandError, UsageError, add_img_size_argument, add_run_arguments
 from ..registry import list_models
-from ..train import (
-    DEFAULT_WEIGHT_DECAY,
-    DIGITS_RECIPE,
-    OPTIMIZERS,
-    RUNTIME_FIELDS,
-    SCHEDULES,
-    CheckpointError,
-    ConfigError,
-    Diverged,
-    TrainConfig,
-    train,
-)
+from ..train.config import DEFAULT_WEIGHT_DECAY, DIGITS_RECIPE, RUNTIME_FIELDS, TrainConfig
 
 EPILOG = """\
 run folder (--run-dir, default runs/<model>-<data>-<date>-<time>):
@@ -76,12 +65,7 @@ def _data_arguments(data) -> None:
         metavar="F",
         help="fraction of each class held out for validation when DIR has no val/ (default 0.1)",
     )
-    data.add_argument(
-        "--img-size",
-        type=int,
-        metavar="N",
-        help="training and evaluation input size (default: the model's, or the weights')",
-    )
+    add_img_size_argument(data, "training and evaluation input size (default: the model's, or the weights')")
     data.add_argument(
         "--in-chans",
         type=int,
@@ -104,8 +88,6 @@ def _data_arguments(data) -> None:
         help="random horizontal flips (default: on, off for the digits)",
     )
     data.add_argument("--max-train-images", type=int, metavar="N", help="train on a fixed random N images")
-    data.add_argument("--workers", type=int, metavar="N", help="data loading processes per training process")
-    data.add_argument("--num-workers", type=int, dest="workers", help=argparse.SUPPRESS)
 
 
 def _model_arguments(model) -> None:
@@ -141,7 +123,6 @@ def _model_arguments(model) -> None:
 
 def _optimisation_arguments(opt) -> None:
     opt.add_argument("--epochs", type=int, metavar="N")
-    opt.add_argument("--batch-size", type=int, metavar="B", help="global batch size over all processes")
     opt.add_argument("--optimizer", choices=OPTIMIZERS)
     opt.add_argument("--lr", type=float, help="peak learning rate (default: scaled with the batch size)")
     opt.add_argument("--weight-decay", type=float, metavar="WD")
@@ -160,7 +141,13 @@ def _run_arguments(run) -> None:
         metavar="STEPS",
         help="also checkpoint every STEPS steps (default: at epoch ends only)",
     )
-    run.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
+    add_run_arguments(
+        run,
+        batch_size=None,
+        batch_help="global batch size over all processes",
+        workers_help="data loading processes per training process (the digits, in memory: 0)",
+        progress=True,
+    )
     run.add_argument(
         "--amp",
         action=argparse.BooleanOptionalAction,
@@ -170,15 +157,12 @@ def _run_arguments(run) -> None:
     run.add_argument(
         "--tensorboard", action="store_true", default=None, help="TensorBoard logs in RUN/tensorboard"
     )
-    run.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: when stderr is a terminal)",
-    )
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..data import DataError
+    from ..train import CheckpointError, ConfigError, Diverged, train
+
     given = {
         f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
     }

@@ -8,15 +8,10 @@ import os
 import sys
 from dataclasses import asdict
 
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
-
+from ..cli import add_format_argument
 from ..preprocess import Preprocess
 from ..registry import get_spec
 from ..text import printable
-from ..weights import cache_dir, download, get_weight_set, list_weights
-from ..weights.hub import cached_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="the published weight sets")
     ls.add_argument("--model", metavar="NAME", help="only those of this architecture")
-    ls.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_argument(ls, "the weight sets")
     ls.set_defaults(func=run_list)
     dl = sub.add_parser("download", help="download (and verify) weight sets into the cache")
     dl.add_argument("tags", nargs="+", metavar="TAG")
@@ -38,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    from ..weights import cache_dir, list_weights
+    from ..weights.hub import cached_path
+
     if args.model is not None:
         get_spec(args.model)  # an unknown name is a usage error, not an empty list
     sets = list_weights(args.model)
@@ -86,6 +88,8 @@ def _recipe(pre: Preprocess) -> str:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from ..weights import download, get_weight_set
+
     for ws in [get_weight_set(t) for t in args.tags]:  # every tag checked before the first download
         print(f"{ws.tag}: {printable(download(ws))}")
     return 0

@@ -4,24 +4,36 @@ The choice is made on the first batches of the user's own images: every candidat
 them (once untimed, then timed) and is compared with the fp32 reference (``torch``) on them —
 for classification every image's top-1 class must agree, for features the relative error
 (max |got - fp32| / max |fp32|) must be at most :data:`FEATURE_TOLERANCE`. The fastest such engine
-wins. The choice is cached per machine in ``auto.json`` in the cache folder, keyed by the CPU
-(model and flags), the library versions, the model (architecture, variant, a checksum of its
-weights), the task, the input size and the batch size: a cache made on another CPU or with other
-library versions does not match and the engines are measured again.
+wins; a low-precision one (bf16, int8) only when it was compared on at least :data:`MEASURE_IMAGES`
+images (agreement on one image proves nothing): with fewer, the fastest fp32 engine. The choice is
+cached per machine in ``auto.json`` in the cache folder, keyed by the CPU (model and flags), the
+library versions, the model (architecture, variant, a checksum of its weights), the task, the input
+size and the batch size: a cache made on another CPU or with other library versions does not match and the engines are measured again, as does an entry measured on
+fewer images than the run offers (up to :data:`MEASURE_IMAGES`). The cache is an optimisation, never
+a failure: a damaged file, or an entry with a missing field or one of the wrong type, is ignored
+(measured again); a cache that cannot be written is said in one line and the command goes on;
+writers take turns (a lock on the folder), so concurrent commands lose no entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows has none: the cache is written there without a lock
+    fcntl = None
 
 from ..errors import EngineError, InceptionKitError
 from ..fileio import atomic_write
@@ -44,6 +56,7 @@ class Trial:
     images_per_s: float | None  # None: it could not be built or run
     agrees: bool
     detail: str  # top-1 agreement, relative error, or why it failed
+    precision: str | None = None  # what the engine computed in (None: it could not be built)
 
 
 def cache_key(model: InceptionNet, task: Task, size: int, batch_size: int, threads: int) -> dict:
@@ -71,29 +84,76 @@ def _entry_name(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def cached_choice(key: dict, cache_dir: str | Path | None = None) -> str | None:
-    path = onnx_cache_dir(cache_dir) / "auto.json"
-    try:
-        entry = json.loads(path.read_text()).get(_entry_name(key))
-    except (OSError, ValueError, AttributeError):
-        return None
-    return entry["engine"] if isinstance(entry, dict) and entry.get("key") == key else None
+def cache_file(cache_dir: str | Path | None = None) -> Path:
+    """Where measured choices are remembered: ``auto.json`` in the ONNX cache folder."""
+    return onnx_cache_dir(cache_dir) / "auto.json"
 
 
-def store_choice(key: dict, trials: list[Trial], choice: str, cache_dir: str | Path | None = None) -> None:
-    path = onnx_cache_dir(cache_dir) / "auto.json"
+def _read_cache(path: Path) -> dict:
+    """The cache's entries; anything unreadable (missing, garbage, nested beyond the parser) is none."""
     try:
         doc = json.loads(path.read_text())
-        doc = doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        doc = {}
-    doc[_entry_name(key)] = {
-        "key": key,
-        "engine": choice,
-        "trials": [t.__dict__ for t in trials],
-    }
-    text = json.dumps(doc, indent=1)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, dict)} if isinstance(doc, dict) else {}
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """A choice read back from the cache: the engine and on how many images it was measured."""
+
+    engine: str
+    images: int
+
+
+def cached_choice(key: dict, cache_dir: str | Path | None = None) -> Remembered | None:
+    """The choice remembered for ``key``; an entry with a missing field or a field of the wrong type is
+    none (and is measured again)."""
+    entry = _read_cache(cache_file(cache_dir)).get(_entry_name(key))
+    if entry is None or entry.get("key") != key:
+        return None
+    engine, images = entry.get("engine"), entry.get("images")
+    if not isinstance(engine, str) or not isinstance(images, int) or isinstance(images, bool):
+        return None
+    return Remembered(engine, images)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The cache folder locked against other processes remembering a choice at the same time (so none
+    of their entries is lost); a folder that cannot be locked is written without the lock."""
+    try:
+        fd = os.open(folder, os.O_RDONLY) if fcntl is not None else None
+    except OSError:
+        fd = None
+    if fd is None:
+        yield
+        return
+    try:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (closing releases the lock)
+
+
+def store_choice(
+    key: dict, trials: list[Trial], choice: str, images: int, cache_dir: str | Path | None = None
+) -> str | None:
+    """Remember ``choice`` for ``key``; None, or why it could not be (the cache is an optimisation:
+    a folder that cannot be written, a full disk, a damaged file never stop the command)."""
+    path = cache_file(cache_dir)
+    entry = {"key": key, "engine": choice, "images": images, "trials": [t.__dict__ for t in trials]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path.parent):
+            doc = {**_read_cache(path), _entry_name(key): entry}
+            text = json.dumps(doc, indent=1)
+            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    except (OSError, InceptionKitError) as e:
+        why = f"in {path} ({e.strerror})" if isinstance(e, OSError) and e.strerror else f"({e})"
+        return f"the choice could not be remembered {why}; it is measured again next time"
+    return None
 
 
 def _agreement(got: torch.Tensor, want: torch.Tensor, task: Task) -> tuple[bool, str]:
@@ -112,7 +172,7 @@ def _measure(engine: Engine, batches: Sequence[torch.Tensor], want: list[torch.T
         outs.append(engine(x).float().cpu())
         times.append((time.perf_counter() - start) / len(x))
     agrees, detail = _agreement(torch.cat(outs), torch.cat(want), task)
-    return Trial(engine.name, 1 / statistics.median(times), agrees, detail)
+    return Trial(engine.name, 1 / statistics.median(times), agrees, detail, engine.precision)
 
 
 def measure(
@@ -126,16 +186,29 @@ def measure(
         try:
             built[name] = built.get(name) or build(name)
             trials.append(_measure(built[name], batches, want, task))
-        except (InceptionKitError, RuntimeError) as e:  # an engine that fails here is not a candidate
+        except (InceptionKitError, RuntimeError, OSError) as e:  # one that fails here is no candidate
             trials.append(Trial(name, None, False, str(e).splitlines()[0] if str(e) else type(e).__name__))
     return trials, built
 
 
-def fastest(trials: Sequence[Trial]) -> Trial:
+def fastest(trials: Sequence[Trial], images: int = MEASURE_IMAGES) -> Trial:
+    """The fastest trial within tolerance of fp32; a low-precision one only if it was compared on at
+    least :data:`MEASURE_IMAGES` images (agreement on one or two images proves nothing)."""
     eligible = [t for t in trials if t.agrees and t.images_per_s]
+    if images < MEASURE_IMAGES:
+        eligible = [t for t in eligible if t.precision == "fp32"]
     if not eligible:
         raise EngineError("--engine auto: no engine ran within tolerance of fp32 here; use --engine torch")
     return max(eligible, key=lambda t: t.images_per_s)
+
+
+def _reuse(name: str | None, candidates: Sequence[str], build: Build) -> Engine | None:
+    if name not in candidates:
+        return None
+    try:
+        return build(name)
+    except (InceptionKitError, RuntimeError, OSError):  # it ran before and fails now: measure again
+        return None
 
 
 def choose(
@@ -149,23 +222,30 @@ def choose(
     say: Callable[[str], None] = lambda line: None,
 ) -> Engine:
     """The fastest of ``candidates`` within tolerance of fp32 on ``batches`` (or the choice cached
-    for ``key``); ``say`` gets one line saying which engine it is and why."""
-    name = cached_choice(key, cache_dir)
-    if name in candidates:
-        try:
-            engine = build(name)
-        except (InceptionKitError, RuntimeError):  # it ran before and fails now: measure again
-            pass
-        else:
+    for ``key``, if it was measured on at least as many images as ``batches`` offer, up to
+    :data:`MEASURE_IMAGES`); ``say`` gets one line saying which engine it is and why, and one more
+    when the choice could not be remembered."""
+    images = sum(len(x) for x in batches)
+    remembered = cached_choice(key, cache_dir)
+    if remembered is not None and remembered.images >= min(images, MEASURE_IMAGES):
+        engine = _reuse(remembered.engine, candidates, build)
+        if engine is not None:
             say(f"engine auto: {engine.describe()} (measured before on this machine)")
             return engine
     trials, built = measure(candidates, build, batches, task)
-    best = fastest(trials)
-    store_choice(key, trials, best.engine, cache_dir)
+    best = fastest(trials, images)
     engine = built[best.engine]
-    images = sum(len(x) for x in batches)
-    say(
+    line = (
         f"engine auto: {engine.describe()}, the fastest within tolerance of fp32 on the first {images} "
         f"images ({best.images_per_s:.1f} images/s; {best.detail})"
     )
+    if images < MEASURE_IMAGES:
+        line += (
+            f"; fp32 kept: a lower precision is trusted only after agreeing with fp32 on at least "
+            f"{MEASURE_IMAGES} images"
+        )
+    say(line)
+    problem = store_choice(key, trials, best.engine, images, cache_dir)
+    if problem:
+        say(f"engine auto: {problem}")
     return engine

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import ENGINES, INT8_ENGINES
 from ..errors import EngineError, UsageError
 from ..model import InceptionNet
 from . import onnx_engines, torch_engines
@@ -16,16 +17,6 @@ from .cache import cached, ensure_onnx
 from .hardware import bf16_unit, int8_unit
 from .int8 import quantize_int8
 
-ENGINES = (
-    "torch",
-    "torch-opt",
-    "torch-bf16",
-    "onnxruntime",
-    "onnxruntime-int8",
-    "openvino",
-    "openvino-int8",
-)
-INT8_ENGINES = ("onnxruntime-int8", "openvino-int8")
 CalibrationBatches = Callable[[], Iterable[torch.Tensor]]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import DEFAULT_OPSET, EXPORT_TOLERANCE
 from ..errors import ExportError
 from ..fileio import atomic_write
 from ..meta import ModelMeta, WeightMeta
@@ -33,8 +34,7 @@ from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..spec import NetSpec
 
-DEFAULT_OPSET = 17
-TOLERANCE = 1e-4  # max |onnx - torch| / max |torch| an export may differ by
+TOLERANCE = EXPORT_TOLERANCE
 
 
 # -- export ------------------------------------------------------------------------------------------

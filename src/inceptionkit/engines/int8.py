@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..choices import CALIBRATION_METHODS
 from ..errors import DataError, UsageError
 from ..fileio import atomic_write
 from .calibration import Batch
@@ -21,7 +22,6 @@ from .export import set_metadata
 from .runtime import OnnxRunner
 
 CalibrationMethod = Literal["minmax", "entropy", "percentile"]
-CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
 
 
 def quantize_int8(

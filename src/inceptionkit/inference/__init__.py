@@ -1,10 +1,11 @@
 """Inference: classify images (:func:`predict`) and extract features (:func:`extract_features`)
 with any engine, over files, folders, PIL images or tensors."""
 
+from ..settings import RunSettings, default_workers
 from .api import Pool, RunOptions, extract_features, predict
 from .models import cached_tag, load_model, published_tags
-from .pipeline import ImageInput, default_workers
-from .results import Features, Guess, Prediction
+from .pipeline import ImageInput
+from .results import Features, Guess, Prediction, Predictions
 
 __all__ = [
     "Features",
@@ -12,6 +13,8 @@ __all__ = [
     "ImageInput",
     "Pool",
     "Prediction",
+    "Predictions",
+    "RunSettings",
     "RunOptions",
     "cached_tag",
     "default_workers",

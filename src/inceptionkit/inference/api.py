@@ -27,7 +27,7 @@ from ..preprocess import Preprocess
 from ..settings import RunSettings, settings_from
 from .models import load_model
 from .pipeline import ImageInput, Run, run_batches
-from .results import Features, Prediction, top_k
+from .results import Features, Prediction, Predictions, top_k
 
 Pool = Literal["avg", "max", "none"]
 BATCH_SIZE = 16  # predict's and features' batch when the settings give none
@@ -44,8 +44,9 @@ def predict(
     top: int = 5,
     preprocess: Preprocess | None = None,
     **overrides: object,
-) -> list[Prediction]:
-    """The ``top`` most likely classes of each image, in input order (folders expand to their files).
+) -> Predictions:
+    """The ``top`` most likely classes of each image, in input order (folders expand to their files),
+    and the engine that ran them (``.engine``).
 
     ``model_or_name``: an :class:`InceptionNet` (its ``weight_meta`` gives the preprocessing and
     class names), a model name (with ``weights``, or a published set in the download cache;
@@ -62,8 +63,8 @@ def predict(
     model = _resolve(model_or_name, weights, variant)
     _refuse_headless(model)
     recipe, classes = _recipe(model, preprocess)
-    results: list[Prediction] = []
-    for paths, logits, errors in _run(model, images, recipe, LOGITS, opts):
+    results = Predictions()
+    for paths, logits, errors in _run(model, images, recipe, LOGITS, opts, results):
         answers = iter(top_k(logits, top, classes) if logits is not None else [])
         for p, e in zip(paths, errors, strict=True):
             answer = None if e else next(answers)
@@ -100,13 +101,14 @@ def extract_features(
     kept: list[str | None] = []
     outputs: list[torch.Tensor] = []
     failed: list[tuple[str | None, str]] = []
-    for paths, out, errors in _run(model, images, recipe, Task(True, layer, pool), opts):
+    used = Predictions()  # only its ``engine`` is used
+    for paths, out, errors in _run(model, images, recipe, Task(True, layer, pool), opts, used):
         kept += [p for p, e in zip(paths, errors, strict=True) if not e]
         failed += [(p, e) for p, e in zip(paths, errors, strict=True) if e]
         if out is not None:
             outputs.append(out.float().cpu())
     features = torch.cat(outputs) if outputs else torch.empty(0)
-    return Features(kept, features, failed)
+    return Features(kept, features, failed, used.engine)
 
 
 # -- internals ---------------------------------------------------------------------------------------
@@ -143,8 +145,8 @@ def _recipe(model: object, preprocess: Preprocess | None) -> tuple[Preprocess, l
     return default_preprocess(), classes
 
 
-def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings):
-    """The pipeline's batches with the engine ``opts`` asks for."""
+def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings, record: Predictions):
+    """The pipeline's batches with the engine ``opts`` asks for; its name goes to ``record.engine``."""
     if isinstance(model, InceptionNet):
         model.check_input(torch.empty(1, recipe.channels, recipe.size, recipe.size, device="meta"))
         engine_for, device = _engine_for(model, task, recipe, opts)
@@ -152,10 +154,16 @@ def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings):
         if opts.engine not in ("torch", "auto", "onnxruntime"):
             raise UsageError(f"an ONNX file runs in ONNX Runtime, not with the {opts.engine} engine")
         engine_for, device = (lambda first: model), torch.device("cpu")
+
+    def named(first: list[torch.Tensor]) -> Run:
+        engine = engine_for(first)
+        record.engine = getattr(engine, "name", "onnxruntime")  # an ONNX runner has no name
+        return engine
+
     return run_batches(
         images,
         recipe,
-        engine_for,
+        named,
         batch_size=opts.batch(BATCH_SIZE),
         workers=opts.workers,
         progress=opts.progress,

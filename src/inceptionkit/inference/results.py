@@ -35,6 +35,15 @@ class Prediction:
         return {"path": self.path, "top": [asdict(g) for g in self.top or []]}
 
 
+class Predictions(list):
+    """:func:`~inceptionkit.inference.predict`'s answers: a list of :class:`Prediction`, in input
+    order, with ``engine``: the engine that ran (what ``auto`` chose; None when nothing was read)."""
+
+    def __init__(self, items: Iterable[Prediction] = (), engine: str | None = None) -> None:
+        super().__init__(items)
+        self.engine = engine
+
+
 @dataclass
 class Features:
     """Feature vectors (or maps) of the readable images, in input order, and the images that failed."""
@@ -42,6 +51,7 @@ class Features:
     paths: list[str | None]
     features: torch.Tensor  # (N, C) pooled, or (N, C, H, W) with pool="none"
     failed: list[tuple[str | None, str]]
+    engine: str | None = None  # the engine that ran (what auto chose); None when nothing was read
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` (atomically): ``features``, ``paths``, ``failed_paths``, ``failed_errors``."""

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import torch
 
+from ..devices import World, join, process_device
 from ..errors import MetricError, UnreadableImages
 from ..fileio import file_sha256
 from ..images import find_images
 from ..model import InceptionNet
+from ..settings import RunSettings, settings_from
 from ..weights.hub import download, get_weight_set
 from .conventions import CONVENTIONS
-from .distributed import World, join, parse_device
 from .extract import Features, Runner
 from .network import CLASSES, FIDFeatures, load_fid_model
 from .pipelines import MODES
@@ -29,6 +30,7 @@ log = logging.getLogger("inceptionkit.metrics")
 # whose published file each mode loads by default (clean-fid runs NVIDIA's torchscript copy of the
 # same TensorFlow weights, which cannot be loaded without its code; pytorch-fid's file is the same graph)
 DEFAULT_WEIGHTS = {mode: c.weights for mode, c in CONVENTIONS.items()}
+BATCH_SIZE = 50  # pytorch-fid's, when the settings give none
 Source = str | os.PathLike | torch.Tensor | Iterable[torch.Tensor]
 
 
@@ -149,18 +151,18 @@ def calculate_metrics(
     isc_splits: int = 10,
     weights: str | os.PathLike | None = None,
     network: Network | None = None,
-    batch_size: int = 50,
-    workers: int = 0,
-    device: str | torch.device | None = None,
-    skip_bad: bool = False,
-    progress: bool = True,
+    settings: RunSettings | None = None,
+    **overrides: object,
 ) -> MetricResult:
     """FID (and KID, IS) of ``input1`` against ``input2``, each a folder (searched recursively), a
     statistics ``.npz`` file, a tensor (N, 3, H, W) or an iterable of such batches (uint8 pixels or
     floats in [0, 1]). IS is ``input1``'s, as torch-fidelity computes it. ``weights``: a file or tag
-    (default: the mode's published file); ``network`` (:meth:`Network.load`) skips loading it again."""
+    (default: the mode's published file); ``network`` (:meth:`Network.load`) skips loading it again.
+    ``settings`` (or its fields as keywords, e.g. ``batch_size=50, workers=2, skip_bad=True``): how to
+    run (:class:`~inceptionkit.settings.RunSettings`; the batch size is 50, as pytorch-fid's)."""
     _check_mode(mode, dims)
-    dev = parse_device(str(device) if device is not None else None)
+    run = settings_from(settings, overrides)
+    dev = process_device(run.device)
     world = join(dev)
     a, b = _inputs(input1, input2, mode, dims, fid or kid, kid, isc)
     fa = fb = None
@@ -168,9 +170,9 @@ def calculate_metrics(
         network = network or Network.load(weights, mode)
         # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
         net = FIDFeatures(network.model, dims, logits=isc, fast=CONVENTIONS[mode].fast).to(dev)
-        runner = Runner(net, mode, dev, world, batch_size, workers, progress, keep_features=kid)
-        fa = _run(a, replace(runner, keep_logits=isc), skip_bad) if a.stats is None else None
-        fb = _run(b, runner, skip_bad) if b is not None and b.stats is None else None
+        runner = _runner(net, mode, dev, world, run, keep_features=kid)
+        fa = _run(a, replace(runner, keep_logits=isc), run.skip_bad) if a.stats is None else None
+        fb = _run(b, runner, run.skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
     settings: dict = {"mode": mode, "dims": dims}
     if isc:
@@ -218,23 +220,26 @@ def compute_statistics(
     dims: int = 2048,
     weights: str | os.PathLike | None = None,
     network: Network | None = None,
-    batch_size: int = 50,
-    workers: int = 0,
-    device: str | torch.device | None = None,
-    skip_bad: bool = False,
-    progress: bool = True,
+    settings: RunSettings | None = None,
+    **overrides: object,
 ) -> Statistics:
-    """The mean and covariance of ``source``'s features (a folder, a tensor or an iterable of batches)."""
+    """The mean and covariance of ``source``'s features (a folder, a tensor or an iterable of batches);
+    other arguments as for :func:`calculate_metrics`."""
     _check_mode(mode, dims)
-    dev = parse_device(str(device) if device is not None else None)
+    run = settings_from(settings, overrides)
+    dev = process_device(run.device)
     world = join(dev)
     inp = _input(source, "input", mode, dims)
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
     features = FIDFeatures(net.model, dims, fast=CONVENTIONS[mode].fast).to(dev)
-    runner = Runner(features, mode, dev, world, batch_size, workers, progress)
-    return _run(inp, runner, skip_bad).moments.statistics(mode, inp.label)
+    return _run(inp, _runner(features, mode, dev, world, run), run.skip_bad).moments.statistics(mode, inp.label)
+
+
+def _runner(net: FIDFeatures, mode: str, dev: torch.device, world: World, run: RunSettings, **keep: bool) -> Runner:
+    progress = run.progress is not False  # None: a bar on a terminal
+    return Runner(net, mode, dev, world, run.batch(BATCH_SIZE), run.worker_count(), progress, **keep)
 
 
 __all__ = ["CLASSES", "MetricResult", "Network", "World", "calculate_metrics", "compute_statistics"]

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..devices import World, gather, sum_all
 from ..images import load_image
 from ..loader import load_batches
-from .distributed import World, gather, sum_all
 from .network import FIDFeatures
 from .pipelines import PIPELINES, image_to_tensor
 from .stats import Moments
@@ -63,7 +63,7 @@ class Runner:
         """Statistics of image files; this process takes files rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
         out, parts, bad = self._start(), [], []
-        show = None if self.progress and self.world.main else False  # None: on a terminal
+        show = None if self.progress and self.world.is_main else False  # None: on a terminal
         for b in load_batches(
             [files[i] for i in mine], Decode(self.mode), batch_size=self.batch_size, workers=self.workers,
             progress=show, label=label,
@@ -114,7 +114,7 @@ class Runner:
     def _bar(self, total: int | None, label: str):
         from tqdm import tqdm
 
-        on = self.progress and self.world.main and sys.stderr.isatty()
+        on = self.progress and self.world.is_main and sys.stderr.isatty()
         return tqdm(total=total, desc=label, unit="img", disable=not on, leave=False)
 
 

@@ -15,12 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import MetricError, WeightsError
+from ..choices import FID_TAPS
+from ..errors import DownloadError, MetricError, WeightsError
 from ..factory import create_model
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
 
-TAPS = {64: "pool_1", 192: "pool_2", 768: "mixed_6e", 2048: "mixed_7c"}
+TAPS = FID_TAPS
 DIMS = tuple(TAPS)
 CLASSES = 1008  # TensorFlow's 2015 graph: ImageNet's 1000 classes and 8 unused ones
 DEFAULT_WEIGHTS = (
@@ -34,6 +35,8 @@ def load_fid_model(weights: str | Path | None = None) -> InceptionNet:
     source = weights or DEFAULT_WEIGHTS
     try:
         model = create_model("inception_v3", variant="fid", weights=source)
+    except DownloadError:
+        raise  # the network failed, not the weights (exit 1)
     except WeightsError as e:
         raise WeightsError(f"--weights {source}: not the FID network's weights: {e}") from None
     if model.num_classes != CLASSES:

@@ -32,16 +32,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..choices import FID_MODES
+
 SIZE = 299
-MODES = (
-    "pytorch-fid",
-    "torch-fidelity",
-    "clean",
-    "torchmetrics",
-    "torchmetrics-legacy",
-    "clean-legacy-tensorflow",
-    "clean-legacy-pytorch",
-)
+MODES = FID_MODES
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

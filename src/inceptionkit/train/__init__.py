@@ -41,25 +41,35 @@ The package: :mod:`~.config` (settings, recipes, checks), :mod:`~.dist` (process
 run), :mod:`~.benchmark` (training throughput).
 """
 
-from ..errors import ConfigError, Diverged
-from .benchmark import benchmark_training
-from .checkpoint import CheckpointError
-from .config import (
-    DEFAULT_WEIGHT_DECAY,
-    DIGITS_RECIPE,
-    FOLDER_RECIPE,
-    OPTIMIZERS,
-    RUNTIME_FIELDS,
-    SCHEDULES,
-    TrainConfig,
-    default_lr,
-    resolve,
-)
-from .loop import TrainResult, train
-from .optim import lr_factor, make_optimizer
-from .report import save_curves
-from .run_folder import RunDataSource, read_run_config, run_data_source
-from .step import Stepper, aux_weights
+from ..lazy import lazy_exports
+
+# name -> the submodule that defines it, imported on first use (building the parser needs none)
+_EXPORTS = {
+    "ConfigError": "..errors",
+    "Diverged": "..errors",
+    "benchmark_training": "benchmark",
+    "CheckpointError": "checkpoint",
+    "DEFAULT_WEIGHT_DECAY": "config",
+    "DIGITS_RECIPE": "config",
+    "FOLDER_RECIPE": "config",
+    "OPTIMIZERS": "config",
+    "RUNTIME_FIELDS": "config",
+    "SCHEDULES": "config",
+    "TrainConfig": "config",
+    "default_lr": "config",
+    "resolve": "config",
+    "TrainResult": "loop",
+    "train": "loop",
+    "lr_factor": "optim",
+    "make_optimizer": "optim",
+    "save_curves": "report",
+    "RunDataSource": "run_folder",
+    "read_run_config": "run_folder",
+    "run_data_source": "run_folder",
+    "Stepper": "step",
+    "aux_weights": "step",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DEFAULT_WEIGHT_DECAY",

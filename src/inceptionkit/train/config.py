@@ -3,12 +3,12 @@ that every setting is usable, made before anything is created."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
+from ..choices import OPTIMIZERS, SCHEDULES
 from ..errors import ConfigError
 
-OPTIMIZERS = ("rmsprop", "sgd", "adamw")
-SCHEDULES = ("cosine", "paper")
 MAX_IMG_SIZE = 4096  # far above any Inception input; beyond it a batch would not fit in memory
 
 
@@ -94,8 +94,8 @@ _RANGES = (
 
 
 def _check_range(name: str, value: object, low, high, low_ok: bool, high_ok: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ConfigError(f"{_flag(name)} must be a number; got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{_flag(name)} must be a finite number; got {value!r}")
     too_low = low is not None and (value < low or (value == low and not low_ok))
     too_high = high is not None and (value > high or (value == high and not high_ok))
     if too_low or too_high:

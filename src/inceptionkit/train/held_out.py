@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..choices import SPLITS
 from ..data import DIGITS, Samples, load_data, load_digits, load_eval_folder
 from ..errors import DataError
 from .run_folder import RunDataSource, relative_files, run_data_source, split_digest
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

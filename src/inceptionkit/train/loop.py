@@ -8,21 +8,24 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..data import DIGITS, EpochSampler, ImageDataset, derive_seed, limit, load_data, train_transform
-from ..devices import parse_device
+from ..devices import World, agree, join, parse_device, process_device
 from ..errors import ConfigError, Diverged
 from ..evaluate import EvalResult, evaluate
+from ..loader import worker_context
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
+from .batches import plan_epoch
 from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
-from .dist import Dist, agree, init_distributed, process_device, wrap_for_processes
+from .dist import wrap_for_processes
 from .optim import make_optimizer, make_scheduler
 from .report import (
     EpochSums,
@@ -78,9 +81,9 @@ class Trainer:
     """One run. Set up job by job (settings, data, model, optimisation, restored position, run folder,
     loaders), all checked before :meth:`run` creates anything; then epochs of steps and checkpoints."""
 
-    def __init__(self, cfg: TrainConfig, d: Dist, device: torch.device, resume: Path | None, verbose: bool):
+    def __init__(self, cfg: TrainConfig, d: World, device: torch.device, resume: Path | None, verbose: bool):
         self.d, self.device = d, device
-        self.verbose = verbose and d.main
+        self.verbose = verbose and d.is_main
         self.resume, self.note = resume, None
         cfg, checkpoint, doc = self._settings(cfg, resume)
         if cfg.tensorboard:
@@ -142,16 +145,8 @@ class Trainer:
         return net.to(self.device, memory_format=fmt), cfg, pre
 
     def _batches(self) -> None:
-        cfg, world = self.cfg, self.d.world
-        if cfg.batch_size % world:
-            raise ConfigError(f"--batch-size {cfg.batch_size} does not split evenly over {world} processes")
-        self.local_batch = cfg.batch_size // world
-        self.steps_per_epoch = (len(self.data.train) // world) // self.local_batch
-        if self.steps_per_epoch == 0:
-            raise ConfigError(
-                f"{len(self.data.train)} training images make no full batch of {cfg.batch_size}; "
-                "lower --batch-size"
-            )
+        self.plan = plan_epoch(len(self.data.train), self.cfg.batch_size, self.d.size)
+        self.local_batch, self.steps_per_epoch = self.plan.batch, self.plan.steps
 
     def _optimisation(self, net: InceptionNet) -> None:
         cfg = self.cfg
@@ -170,7 +165,7 @@ class Trainer:
             cfg.channels_last,
             cfg.label_smoothing,
             aux_weights(net) if cfg.aux else [],
-            distributed=self.d.world > 1,
+            distributed=self.d.size > 1,
         )
 
     def _restore(self, checkpoint: Checkpoint) -> None:
@@ -185,7 +180,7 @@ class Trainer:
         self.history = list(state["history"])
         self.best = Best(state["best_acc"], state["best_loss"], state["best_epoch"])
         # the epoch's partial sums were summed over processes when saved: rank 0 carries them
-        self.sums = EpochSums.from_list(state["sums"]) if self.d.main else EpochSums()
+        self.sums = EpochSums.from_list(state["sums"]) if self.d.is_main else EpochSums()
 
     def _loaders(self) -> None:
         cfg = self.cfg
@@ -198,14 +193,14 @@ class Trainer:
         # the digits sit in memory: worker processes would cost more than they save
         self.workers = cfg.workers if cfg.workers is not None else 0 if cfg.data is None else folder_workers
 
-    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool = False):
+    def _loader(self, dataset, sampler, batch_size: int):
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             num_workers=self.workers,
-            drop_last=drop_last,
             pin_memory=self.device.type == "cuda",
+            multiprocessing_context=worker_context() if self.workers else None,
         )
 
     # -- state ----------------------------------------------------------------------------------
@@ -213,7 +208,7 @@ class Trainer:
         """Diverged (on every process) unless all weights and statistics are finite."""
         tensors = [t for t in self.net.state_dict().values() if t.is_floating_point()]
         ok = torch.stack([torch.isfinite(t).all() for t in tensors]).all().float().cpu()
-        if self.d.world > 1:
+        if self.d.size > 1:
             torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
         if not ok.item():
             raise Diverged(f"the weights stopped being finite by step {self.pos.step}")
@@ -233,7 +228,7 @@ class Trainer:
         """Weights and state at the current position, rank 0 writing; every process takes part (and
         stops with rank 0 if the write fails: a full disk)."""
         self._check_finite()
-        sums = self.sums.gathered(self.d.world)
+        sums = self.sums.gathered(self.d.size)
         agree(self.d, lambda: self._write_set(sums, best_changed))
 
     def _write_set(self, sums: EpochSums, best_changed: bool) -> None:
@@ -244,7 +239,7 @@ class Trainer:
             "epoch": pos.epoch,
             "batch": pos.batch,
             "seed": self.cfg.seed,
-            "world_size": self.d.world,
+            "world_size": self.d.size,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -282,16 +277,16 @@ class Trainer:
             self.log(
                 f"skipped {data.skipped} unreadable image file(s), e.g. {', '.join(data.skipped_examples)}"
             )
-        procs = f" x {self.d.world} processes" if self.d.world > 1 else ""
+        procs = f" x {self.d.size} processes" if self.d.size > 1 else ""
         self.log(
-            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}, {cfg.optimizer} "
-            f"lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
+            f"{cfg.epochs} epochs of {self.steps_per_epoch} steps, batch {cfg.batch_size}{self.plan.describe()}"
+            f", {cfg.optimizer} lr {cfg.lr:g}, {cfg.schedule} schedule, on {self.device}{procs}"
             f"{' with mixed precision' if self.amp else ''}; run folder {self.run_dir}"
         )
 
     def evaluate(self, samples, distributed: bool, net: nn.Module | None = None) -> EvalResult:
         ds = ImageDataset(samples, self.eval_tf)
-        rank, world = (self.d.rank, self.d.world) if distributed else (0, 1)
+        rank, world = (self.d.rank, self.d.size) if distributed else (0, 1)
         loader = self._loader(ds, list(range(rank, len(ds), world)), max(self.local_batch, 64))
         return evaluate(
             net or self.net,
@@ -326,15 +321,15 @@ class Trainer:
             seed=cfg.seed,
             epoch=pos.epoch,
             rank=self.d.rank,
-            world=self.d.world,
+            world=self.d.size,
             skip=pos.batch * self.local_batch,
         )
-        loader = self._loader(self.train_ds, sampler, self.local_batch, drop_last=True)
+        loader = self._loader(self.train_ds, sampler, self.local_batch)  # the last batch may be partial
         bar = self._progress_bar()
         train_mode(self.net, cfg.freeze_backbone)
         start, before = time.perf_counter(), sums.seconds
         try:
-            for x, y in loader:
+            for x, y in islice(loader, self.steps_per_epoch - pos.batch):  # (not a last single image)
                 torch.manual_seed(derive_seed(cfg.seed, self.d.rank, pos.step))
                 try:
                     loss, correct = self.stepper(x, y)
@@ -351,7 +346,7 @@ class Trainer:
                 bar.set_postfix(
                     loss=f"{sums.mean_loss:.3f}",
                     acc=f"{sums.accuracy:.1%}",
-                    img_s=f"{sums.images_per_second(self.d.world):.0f}",
+                    img_s=f"{sums.images_per_second(self.d.size):.0f}",
                     refresh=False,
                 )
                 every = cfg.checkpoint_every
@@ -361,13 +356,13 @@ class Trainer:
             bar.close()
 
     def _end_epoch(self) -> None:
-        if self.d.world > 1:
+        if self.d.size > 1:
             # each process updated the batch norm statistics with its own share of the last batch;
             # take rank 0's (what the checkpoint saves) so that every process evaluates the same model
             for b in self.net.buffers():
                 torch.distributed.broadcast(b, src=0)
         self._check_finite()  # before a best.safetensors could be written
-        sums = self.sums.gathered(self.d.world)
+        sums = self.sums.gathered(self.d.size)
         val = self.evaluate(self.data.val, distributed=True)
         self.pos.epoch += 1
         self.pos.batch = 0
@@ -389,7 +384,7 @@ class Trainer:
         if best:
             self.best = Best(val.top1, val.loss, self.pos.epoch)
         self._checkpoint(best_changed=best)
-        if self.d.main:
+        if self.d.is_main:
             write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
         if self.tb is not None:
             for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "img_per_s"):
@@ -398,7 +393,7 @@ class Trainer:
 
     def _prepare_folder(self) -> None:
         if self.pos.step == 0:
-            write_run_files(self.run_dir, self.cfg, self.data, self.pre, self.d.world)
+            write_run_files(self.run_dir, self.cfg, self.data, self.pre, self.d.size)
         tidy(self.run_dir, self.checkpoint)
         if self.history:  # a kill may have come between a checkpoint and these
             write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
@@ -406,7 +401,7 @@ class Trainer:
     def _start(self) -> None:
         """Create (or tidy) the run folder on rank 0; the settings were all checked before."""
         agree(self.d, self._prepare_folder)
-        if self.d.main and self.cfg.tensorboard:
+        if self.d.is_main and self.cfg.tensorboard:
             self.tb = summary_writer(self.run_dir / "tensorboard", self.pos.step)
         self._describe()
         p = self.pos
@@ -424,7 +419,7 @@ class Trainer:
                 self._train_epoch()
                 self._end_epoch()
         except Diverged as e:
-            last = self.run_dir / "last.safetensors" if self.d.main else None
+            last = self.run_dir / "last.safetensors" if self.d.is_main else None
             kept = (
                 f"the last good checkpoint ({last}) is intact"
                 if last is not None and last.exists()
@@ -445,7 +440,7 @@ class Trainer:
     def _finish(self) -> TrainResult:
         split = "test" if self.data.test is not None else "val"
         final = None
-        if self.d.main:
+        if self.d.is_main:
             best = load_native(self.run_dir / "best.safetensors", device=self.device)
             fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
             final = self.evaluate(
@@ -459,7 +454,7 @@ class Trainer:
                 f"{what} accuracy: {final.top1:.2%} ({final.correct}/{final.n}, top-{final.k} "
                 f"{final.topk:.2%}) with best.safetensors (epoch {self.best.epoch})"
             )
-        run_dir = self.run_dir if self.d.main else None
+        run_dir = self.run_dir if self.d.is_main else None
         return TrainResult(self.net, run_dir, self.history, self.best.epoch, self.best.acc, final, split)
 
 
@@ -475,10 +470,10 @@ def train(
     """
     cfg = cfg or TrainConfig()
     device = parse_device(cfg.device)
-    d = init_distributed(device)
+    d = join(device)
     try:
-        device = process_device(device, d)
+        device = process_device(device)
         return Trainer(cfg, d, device, Path(resume) if resume is not None else None, verbose).run()
     finally:
-        if d.world > 1 and torch.distributed.is_initialized():
+        if d.size > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

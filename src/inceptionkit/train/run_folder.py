@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..data import DIGITS, SPLIT_SEED, Data, Samples, load_data
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, check_output
 from ..preprocess import Preprocess
 from .checkpoint import has_checkpoint
 from .config import TrainConfig
@@ -44,6 +44,9 @@ def new_run_dir(cfg: TrainConfig) -> Path:
     path = Path(cfg.run_dir) if cfg.run_dir else _default_run_dir(cfg)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path} exists and is not a folder; choose another --run-dir")
+    check_output(path, folder=True)  # a read-only folder, or a file where a folder would be made
+    if cfg.data is not None and Path(cfg.data).resolve() in (path.resolve(), *path.resolve().parents):
+        raise ConfigError(f"{path} lies inside the training data {cfg.data}; choose another --run-dir")
     if path.exists() and any(path.iterdir()) and not _reusable(path):
         hint = "; continue it with --resume" if (path / "config.json").exists() else ""
         raise ConfigError(f"{path} already exists and is not empty{hint}; choose another --run-dir")

@@ -10,7 +10,7 @@ import numpy as np
 from torch import nn
 
 from ..data import Data
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError, DownloadError, WeightsError
 from ..factory import create_model
 from ..model import InceptionNet
 from ..preprocess import INCEPTION_MEAN, INCEPTION_STD, Preprocess
@@ -60,6 +60,8 @@ def build_model(cfg: TrainConfig, num_classes: int) -> InceptionNet:
     try:
         # the loader keeps the backbone and gives a fresh classifier when the class count differs
         net = create_model(cfg.model, weights=cfg.weights, **kwargs)
+    except DownloadError:
+        raise  # the network failed, not the settings (exit 1)
     except WeightsError as e:
         raise ConfigError(str(e)) from None
     if cfg.in_chans is not None and cfg.in_chans != net.in_chans:

@@ -41,7 +41,7 @@ from .formats import WeightsError, check_file, detect_format, read_safetensors, 
 from .hub import download
 from .keras import keras_found, read_keras
 from .mapping import load_found, match, order_by_names, source_classes, source_leaves, template
-from .native import MAGIC, WeightMeta, read_native_meta
+from .native import MAGIC, WeightMeta, read_native_meta, verify_tensors
 from .refs import reference_keys
 
 log = logging.getLogger("inceptionkit.weights")
@@ -195,6 +195,7 @@ def _read_source(name: str, path: Path, variant: str | None) -> Source:
         if ordered is None:
             raise WeightsError(f"{path}: its tensor names are not those of {name} ({variant})")
         src = _from_state_dict(name, path, ordered, "inceptionkit file", variant)
+        verify_tensors(tensors, meta.tensors_sha256, path)
         src.meta = meta.weights
         return src
     ordered = order_by_names(tensors, _name_orders(name))
@@ -244,7 +245,7 @@ def load_pretrained(
 ) -> tuple[InceptionNet, list[tuple[int, str]]]:
     """Build ``name`` with ``weights`` (a file or a published tag); also (logging level, note) pairs.
 
-    ``num_classes=None`` takes the file's classifier (1000 classes if the file has none). A different
+    ``num_classes=None`` takes the file's classifier (the variant's default count if the file has none). A different
     count loads the backbone and keeps a fresh classifier; the notes say so.
     """
     path, ws = resolve(name, weights)
@@ -252,7 +253,7 @@ def load_pretrained(
     notes = [(logging.INFO, f"variant {src.variant} (chosen: {src.chosen})")] if src.chosen else []
     notes += [(logging.INFO, src.adapted)] if src.adapted else []
     file_classes = source_classes(src.found)
-    n = (file_classes or 1000) if num_classes is None else num_classes
+    n = (file_classes or get_spec(name, src.variant).default_classes) if num_classes is None else num_classes
     model = InceptionNet(
         get_spec(name, src.variant),
         num_classes=n,

@@ -3,10 +3,18 @@
 The metadata is a :class:`~inceptionkit.meta.ModelMeta` (see :mod:`inceptionkit.meta` for its keys),
 written and read there; reading checks every field and that the tensors are those the metadata
 describes, before any model is built. Files are written atomically (:func:`~inceptionkit.fileio.atomic_write`).
+
+Every file written here records a checksum of its tensors (``tensors_sha256``: :func:`tensors_sha256`)
+in its own metadata, and every load verifies it (:func:`verify_tensors`), so a file damaged on disk
+(bits flipped in its tensor data) is refused naming it, never used. Files that carry no checksum
+(other tools', or inceptionkit's before it wrote one) load as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -32,7 +40,30 @@ __all__ = [
     "read_native_meta",
     "read_native_metadata",
     "save_native",
+    "tensors_sha256",
+    "verify_tensors",
 ]
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """The SHA-256 of ``tensors``: for each, in name order, its name, dtype and shape, then its bytes
+    (as stored, little-endian). It does not depend on how a file lays them out."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def verify_tensors(tensors: Mapping[str, torch.Tensor], checksum: str | None, origin: object) -> None:
+    """That ``tensors`` are those the file's ``tensors_sha256`` was written for (nothing to check when
+    the file carries none); a :class:`WeightsError` naming ``origin`` otherwise."""
+    if checksum is not None and tensors_sha256(tensors) != checksum:
+        raise WeightsError(
+            f"{origin}: damaged: its tensor data does not match the checksum it was written with "
+            "(metadata field 'tensors_sha256'); it is not used"
+        )
 
 
 def save_native(path: str | Path, model, meta: WeightMeta, extra: dict[str, str] | None = None) -> None:
@@ -51,8 +82,10 @@ def native_bytes(model, meta: WeightMeta, extra: dict[str, str] | None = None) -
 
 
 def native_metadata(model, meta: WeightMeta, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The metadata of an inceptionkit weight file for ``model`` and ``meta`` (:class:`ModelMeta`)."""
-    return ModelMeta.of(model, meta).to_metadata(**(extra or {}))
+    """The metadata of an inceptionkit weight file for ``model`` and ``meta`` (:class:`ModelMeta`), with
+    the checksum of the model's tensors."""
+    record = dataclasses.replace(ModelMeta.of(model, meta), tensors_sha256=tensors_sha256(model.state_dict()))
+    return record.to_metadata(**(extra or {}))
 
 
 def read_native_metadata(path: str | Path) -> dict[str, str] | None:
@@ -142,8 +175,9 @@ def load_native(path: str | Path, *, device: str | torch.device = "cpu") -> Ince
         in_chans=meta.in_chans,
         aux_logits=meta.aux_logits,
     )
-    state = load_file(str(path), device=str(device))
+    state = load_file(str(path))
     check_finite(state, path)
+    verify_tensors(state, meta.tensors_sha256, path)
     model.load_state_dict(state, strict=True)
     model.weight_meta = meta.weights
     return model.to(device)

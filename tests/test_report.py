@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionkit.errors import UsageError
+from inceptionkit.errors import OutputError, UsageError
 from inceptionkit.metrics import Statistics, fid_infinity, prdc
 from inceptionkit.metrics.report import ReportData, extrapolation_fields, manifold_failures, write_report
 from inceptionkit.metrics.report_page import number
@@ -223,14 +223,14 @@ def test_chromium_screenshot_of_the_page(report, tmp_path):
 def test_a_file_in_the_way_is_refused_before_any_work(tmp_path):
     path = tmp_path / "report"
     path.write_text("mine")
-    with pytest.raises(UsageError, match=rf"^{re.escape(str(path))} exists and is not a folder$"):
+    with pytest.raises(OutputError, match=rf"^{re.escape(str(path))} exists and is not a folder$"):
         write_report(path, ReportData(METRICS, SETTINGS))
     assert path.read_text() == "mine" and sorted(tmp_path.iterdir()) == [path]
 
 
 def test_an_unwritable_place_is_refused_naming_it(tmp_path):
     path = Path("/sys/inceptionkit-report")  # sysfs: no one, root included, creates a folder there
-    with pytest.raises(UsageError, match=r"^cannot write the report to /sys/inceptionkit-report: .+$"):
+    with pytest.raises(OutputError, match=r"^cannot write the report to /sys/inceptionkit-report: .+$"):
         write_report(path, ReportData(METRICS, SETTINGS))
     assert not path.exists()
 
@@ -241,7 +241,10 @@ def test_an_unwritable_place_is_refused_naming_it(tmp_path):
 def test_a_read_only_folder_is_refused_naming_it(tmp_path):
     tmp_path.chmod(0o555)
     try:
-        with pytest.raises(UsageError, match=rf"^cannot write the report to {re.escape(str(tmp_path))}/r: "):
+        message = (
+            rf"^{re.escape(str(tmp_path))}/r: cannot write in {re.escape(str(tmp_path))} \(a read-only folder"
+        )
+        with pytest.raises(OutputError, match=message):
             write_report(tmp_path / "r", ReportData(METRICS, SETTINGS))
     finally:
         tmp_path.chmod(0o755)

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ImageError, InceptionKitError, UsageError
+from ..errors import ImageError, InceptionKitError, OutputError, UsageError
+from ..fileio import check_output
 from ..images import as_mode, load_image
 from ..text import printable
 from .prdc import K_DC, K_PR, ball_ratios
@@ -96,16 +97,16 @@ def _check_indices(data: ReportData) -> None:
 
 
 def _staging(out_dir: Path) -> Path:
-    """A new temporary folder on the destination's file system: in it if it exists, else beside it;
-    creating it is the check that the destination can be written."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{printable(out_dir)} exists and is not a folder")
+    """A new temporary folder on the destination's file system: in it if it exists, else beside it.
+    Creating it is the last check that the destination can be written (root passes the permission
+    test of :func:`~inceptionkit.fileio.check_output` on a read-only file system)."""
+    check_output(out_dir, folder=True)
     where = out_dir if out_dir.is_dir() else out_dir.parent
     try:
         where.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=where))
     except OSError as e:
-        raise UsageError(f"cannot write the report to {printable(out_dir)}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write the report to {printable(out_dir)}: {e.strerror or e}") from None
 
 
 def _publish(staging: Path, out_dir: Path) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inceptionkit.errors import OutputError, UsageError
+from inceptionkit.errors import CommandError, OutputError, UsageError
 from inceptionkit.metrics import Statistics, fid_infinity, prdc
 from inceptionkit.metrics.report import ReportData, extrapolation_fields, manifold_failures, write_report
 from inceptionkit.metrics.report_page import number
@@ -292,3 +292,21 @@ def test_writing_again_replaces_the_report_and_keeps_other_files(tmp_path):
         assert grid.size == (3 * 98, 2 * 98) and grid.getpixel((2 * 98 + 50, 50)) == (80, 80, 80)
     with Image.open(out / "outside-01.png") as thumb:  # B #4: grey 160, enlarged to 160 x 160
         assert thumb.size == (160, 160) and thumb.getpixel((80, 80)) == (160, 160, 160)
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A real ENOSPC: the staging folder's index.html is made a link to /dev/full before the page is
+    written into it (the one hook: where the staging folder is made)."""
+    import inceptionkit.metrics.report as report
+
+    made, real_staging = [], report._staging
+
+    def staging(out_dir):
+        made.append(real_staging(out_dir))
+        (made[-1] / "index.html").symlink_to("/dev/full")
+        return made[-1]
+
+    monkeypatch.setattr(report, "_staging", staging)
+    with pytest.raises(CommandError, match=r"^cannot write the report to .*/r: No space left on device$"):
+        write_report(tmp_path / "r", ReportData(METRICS, SETTINGS))
+    assert made and sorted(tmp_path.iterdir()) == []  # the staging folder removed, no report

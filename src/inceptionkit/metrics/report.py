@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import ImageError, InceptionKitError, OutputError, UsageError
+from ..errors import CommandError, ImageError, InceptionKitError, OutputError, UsageError
 from ..fileio import check_output
 from ..images import as_mode, load_image
 from ..text import printable
@@ -81,6 +81,8 @@ def write_report(out_dir: str | Path, data: ReportData, *, grid: int = 64, worst
         pictures = _pictures(staging, data, grid, worst, warnings)
         (staging / "index.html").write_text(render(data, pictures, warnings), encoding="utf-8")
         _publish(staging, out_dir)
+    except OSError as e:  # a full disk, the folder removed meanwhile
+        raise CommandError(f"cannot write the report to {printable(out_dir)}: {e.strerror or e}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "index.html"

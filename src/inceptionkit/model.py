@@ -10,6 +10,7 @@ from torch import nn
 
 from .build import AuxHead, build_features
 from .errors import InputError, UsageError
+from .meta import WeightMeta
 from .spec import NetSpec
 from .trace import InputTooSmall, min_input_size, output_shapes, trace
 
@@ -65,7 +66,12 @@ class InceptionNet(nn.Module):
     ``reset_classifier``, ``num_features``, ``feature_info``; plus ``forward_intermediates`` for
     the paper's named stages. In training mode with ``aux_logits=True``, ``forward`` returns
     ``(logits, aux_1, ...)`` with the auxiliary heads in network order.
+
+    ``weight_meta``: what the loaded weights say about the model (their preprocessing, class names
+    and source); None for a model with random weights.
     """
+
+    weight_meta: WeightMeta | None
 
     def __init__(
         self,
@@ -79,6 +85,7 @@ class InceptionNet(nn.Module):
         super().__init__()
         _check_arguments(spec, num_classes, in_chans, aux_logits, drop_rate)
         self.spec = spec
+        self.weight_meta = None
         self.in_chans = in_chans
         self.aux_logits = aux_logits
         self.drop_rate = spec.drop_rate if drop_rate is None else drop_rate

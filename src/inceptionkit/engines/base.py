@@ -77,7 +77,7 @@ class Task:
 
         headless = copy.deepcopy(model)
         headless.reset_classifier(0)
-        meta = getattr(model, "weight_meta", None)
+        meta = model.weight_meta
         if meta is not None:  # features have no class names
             headless.weight_meta = WeightMeta(meta.preprocess, None, meta.source, meta.tag)
         return headless

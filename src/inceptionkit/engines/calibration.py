@@ -99,7 +99,7 @@ def training_data(model: InceptionNet, checkpoint: str | Path | None = None) -> 
     the weights do not come from a training run. A run's weights record it (``dataset``); older ones
     are looked up in the run folder's ``config.json`` next to ``checkpoint``. A run whose data cannot
     be found is refused: calibrating it on anything else would be silently wrong."""
-    meta = getattr(model, "weight_meta", None)
+    meta = model.weight_meta
     if meta is None or not meta.source.startswith(TRAINED):
         return None
     if "dataset" in meta.extra:

@@ -51,7 +51,7 @@ class ExportReport:
 
 def export_meta(model: InceptionNet) -> WeightMeta:
     """``model.weight_meta``, or for a model without weights what a random one stands for."""
-    meta = getattr(model, "weight_meta", None)
+    meta = model.weight_meta
     return meta or WeightMeta(default_preprocess(model.spec, model.in_chans), None, "random initialization")
 
 

@@ -62,7 +62,7 @@ class MetricResult:
         return {**self.metrics, "settings": self.settings}
 
 
-def _check_mode(mode: str, dims: int) -> None:
+def _check_mode(mode: str) -> None:
     if mode not in MODES:
         raise MetricError(f"--mode {mode}: use one of {', '.join(MODES)}")
 
@@ -160,7 +160,7 @@ def calculate_metrics(
     (default: the mode's published file); ``network`` (:meth:`Network.load`) skips loading it again.
     ``settings`` (or its fields as keywords, e.g. ``batch_size=50, workers=2, skip_bad=True``): how to
     run (:class:`~inceptionkit.settings.RunSettings`; the batch size is 50, as pytorch-fid's)."""
-    _check_mode(mode, dims)
+    _check_mode(mode)
     run = settings_from(settings, overrides)
     dev = process_device(run.device)
     world = join(dev)
@@ -225,7 +225,7 @@ def compute_statistics(
 ) -> Statistics:
     """The mean and covariance of ``source``'s features (a folder, a tensor or an iterable of batches);
     other arguments as for :func:`calculate_metrics`."""
-    _check_mode(mode, dims)
+    _check_mode(mode)
     run = settings_from(settings, overrides)
     dev = process_device(run.device)
     world = join(dev)

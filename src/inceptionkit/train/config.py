@@ -136,7 +136,7 @@ def resolve(cfg: TrainConfig, model) -> TrainConfig:
     if cfg.optimizer is None and cfg.weights is not None:
         values["optimizer"] = "sgd"  # fine-tuning: momentum SGD at a tenth of its rate
     if values["img_size"] is None:
-        meta = getattr(model, "weight_meta", None)
+        meta = model.weight_meta
         values["img_size"] = meta.preprocess.size if meta is not None else model.spec.default_size
     if cfg.lr is None:
         values["lr"] = default_lr(values["optimizer"], values["batch_size"])

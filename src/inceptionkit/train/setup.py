@@ -117,7 +117,7 @@ def check_input_fits(cfg: TrainConfig, net: InceptionNet, data: Data) -> str | N
 def preprocess_for(cfg: TrainConfig, model: InceptionNet) -> Preprocess:
     """How the trained model wants its images (evaluation and prediction): the weights' own recipe
     at ``cfg.img_size`` when fine-tuning, otherwise Inception scaling to [-1, 1]."""
-    meta = getattr(model, "weight_meta", None)
+    meta = model.weight_meta
     if meta is not None:
         return replace(meta.preprocess, size=cfg.img_size, channels=model.in_chans)
     c = model.in_chans

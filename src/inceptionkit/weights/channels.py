@@ -42,7 +42,7 @@ def file_channels(leaves: list[SourceLeaf]) -> int:
 
 
 def adapt_channels(
-    found: dict[str, torch.Tensor], spec: NetSpec, in_chans: int | None, origin: object
+    found: dict[str, torch.Tensor], spec: NetSpec, in_chans: int | None
 ) -> tuple[int, str]:
     """Adapt ``found`` (our names) in place to ``in_chans`` (None: the file's); the model's input
     channels, and a note on what was done ("" if nothing)."""

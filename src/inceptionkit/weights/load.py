@@ -171,7 +171,7 @@ def read_source(name: str, path: Path, variant: str | None, in_chans: int | None
     (:mod:`.channels`), whatever the source.
     """
     src = _read_source(name, path, variant)
-    src.in_chans, src.adapted = adapt_channels(src.found, get_spec(name, src.variant), in_chans, path)
+    src.in_chans, src.adapted = adapt_channels(src.found, get_spec(name, src.variant), in_chans)
     return src
 
 

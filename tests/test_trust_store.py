@@ -1,16 +1,13 @@
-"""Issue 19 ("Trust, second round"), items 3, 4, 5, 9, 12 and 13: the engine cache is an optimisation,
-never a failure; a damaged weight file is never used; outputs are checked before any work and a path
-that is not a regular file is never replaced; auto's low-precision rule, the FID variant's classes, a
-failed download's exit code, bench's unreliable figures; the partial last training batch. Each test goes
-through the command line or the public API."""
+"""Issue 19 ("Trust, second round"), items 3, 4, 9 and 13: the engine cache is an optimisation, never a
+failure; a damaged weight file is never used; auto's low-precision rule, the FID variant's classes, a
+failed download's exit code, bench's unreliable figures; the partial last training batch. (Items 5 and
+12, outputs: tests/test_outputs.py.) Each test goes through the command line or the public API."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import shutil
-import stat
 import struct
 import subprocess
 import sys
@@ -26,8 +23,7 @@ import inceptionkit as ik
 from inceptionkit.cli import main
 from inceptionkit.engines import LOGITS, Engine, build_engine, runnable_engines
 from inceptionkit.engines.auto import cache_key, choose
-from inceptionkit.errors import OutputError, WeightsError
-from inceptionkit.fileio import atomic_write
+from inceptionkit.errors import WeightsError
 from inceptionkit.weights import load_native
 from inceptionkit.weights.native import tensors_sha256
 
@@ -214,120 +210,6 @@ def test_convert_output_carries_the_checksum_and_files_without_one_load_as_befor
     save_file(state, tmp_path / "forged.safetensors", metadata={**old, "tensors_sha256": "xyz"})
     with pytest.raises(WeightsError, match="metadata field 'tensors_sha256': expected 64 lowercase hex"):
         load_native(tmp_path / "forged.safetensors")
-
-
-# -- item 5: outputs are checked before work starts --------------------------------------------------
-
-
-def test_every_writing_command_refuses_a_folder_as_its_output_before_any_work(tmp_path, pictures, capsys):
-    ckpt = save_small(tmp_path / "m.safetensors")
-    folder = tmp_path / "out"
-    folder.mkdir()
-    missing = tmp_path / "no-such-weights.pth"  # were anything loaded first, this would be the error
-    commands = {
-        "fid": ["fid", "stats", pictures[0].parent, "-o", folder, "--weights", missing],
-        "features": ["features", *pictures[:1], "--model", "inception_small", "--weights", missing, "-o", folder],
-        "convert": ["convert", missing, "--model", "inception_small", "-o", folder],
-        "export": ["export", "inception_small", "--weights", missing, "-o", folder],
-        "draw": ["draw", "googlenet", "-o", folder.with_suffix(".svg")],
-        "eval": ["eval", "--checkpoint", ckpt, "--confusion-png", folder],
-    }  # fmt: skip
-    folder.with_suffix(".svg").mkdir()
-    for name, argv in commands.items():
-        code, _, err = cli(capsys, *argv)
-        shown = folder.with_suffix(".svg") if name == "draw" else folder
-        assert (code, err) == (2, f"inceptionkit {name}: error: {shown} is a folder, not a file\n"), name
-
-
-def test_an_output_that_is_the_commands_own_input_is_refused(tmp_path, pictures, capsys):
-    ckpt = save_small(tmp_path / "m.safetensors")
-    before = ckpt.read_bytes()
-    code, _, err = cli(capsys, "convert", ckpt, "--model", "inception_small", "-o", ckpt)
-    assert code == 2 and f"{ckpt} is an input of this command ({ckpt}): it would be overwritten" in err
-    assert ckpt.read_bytes() == before
-    image, folder = pictures[0], pictures[0].parent
-    picture = image.read_bytes()
-    code, _, err = cli(capsys, "features", folder, "--checkpoint", ckpt, "-o", image, "--engine", "torch")
-    assert code == 2 and f"{image} is an input of this command ({folder})" in err
-    assert image.read_bytes() == picture
-
-
-def test_non_finite_training_settings_are_refused_before_the_run_folder_exists(tmp_path, capsys):
-    run = tmp_path / "run"
-    for flag in ("--lr", "--weight-decay", "--warmup-epochs"):
-        code, _, err = cli(capsys, "train", flag, "inf", "--run-dir", run, "--epochs", "1")
-        assert (code, err) == (2, f"inceptionkit train: error: {flag} must be a finite number; got inf\n")
-        assert not run.exists()
-    (tmp_path / "a-file").write_text("")
-    code, _, err = cli(capsys, "train", "--run-dir", tmp_path / "a-file" / "run", "--epochs", "1")
-    assert (code, err) == (2, f"inceptionkit train: error: {tmp_path / 'a-file' / 'run'}: "
-                              f"{tmp_path / 'a-file'} is not a folder\n")  # fmt: skip
-
-
-def without_write_permission_bypass() -> list[str]:
-    """A prefix that runs a command without root's power to write anywhere (CAP_DAC_OVERRIDE)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("root without setpriv: a read-only folder cannot be made read-only for root")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", "--bounding-set", caps, "--inh-caps", caps, "--"]
-
-
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_a_read_only_folder_is_named_before_any_work_and_a_read_only_cache_is_no_failure(tmp_path, pictures):
-    ckpt = save_small(tmp_path / "m.safetensors")
-    ro = tmp_path / "read-only"
-    ro.mkdir()
-    ro.chmod(0o555)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(*argv: object, cache: Path) -> subprocess.CompletedProcess:
-        cmd = [*without_write_permission_bypass(), sys.executable, "-m", "inceptionkit", *map(str, argv)]
-        return subprocess.run(cmd, env={**env, "INCEPTIONKIT_CACHE": str(cache)}, capture_output=True,
-                              text=True, timeout=300)  # fmt: skip
-
-    r = run("features", *pictures[:2], "--checkpoint", ckpt, "-o", ro / "f.npz", cache=tmp_path / "c")
-    assert (r.returncode, r.stderr) == (
-        2,
-        f"inceptionkit features: error: {ro / 'f.npz'}: cannot write in {ro} (a read-only folder, or no "
-        "permission)\n",
-    )
-    r = run("predict", *pictures[:2], "--checkpoint", ckpt, "--format", "json", cache=ro)
-    assert r.returncode == 0, r.stderr
-    assert len(json.loads(r.stdout)) == 2
-    assert auto_lines(r.stderr)[-1] == (
-        f"inceptionkit predict: engine auto: the choice could not be remembered in {ro / 'onnx' / 'auto.json'}"
-        " (Permission denied); it is measured again next time"
-    )
-    assert list(ro.iterdir()) == []
-
-
-# -- item 12: -o never replaces what is not a regular file -------------------------------------------
-
-
-def test_a_fifo_or_device_is_refused_and_a_link_is_written_through(tmp_path, capsys):
-    fifo = tmp_path / "fifo.npz"
-    os.mkfifo(fifo)
-    with pytest.raises(OutputError, match=r"fifo.npz is not a regular file \(a device, FIFO or socket\)"):
-        atomic_write(fifo, lambda tmp: Path(tmp).write_text("x"))
-    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # before: replaced by a regular file
-    code, _, err = cli(capsys, "fid", "stats", tmp_path, "-o", fifo, "--weights", tmp_path / "none.pth")
-    assert (code, err) == (2, f"inceptionkit fid: error: {fifo} is not a regular file (a device, FIFO or "
-                              "socket); refusing to replace it\n")  # fmt: skip
-    if os.geteuid() == 0:  # a device node like /dev/full (only root can make one)
-        device = tmp_path / "full"
-        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
-        with pytest.raises(OutputError, match="not a regular file"):
-            atomic_write(device, lambda tmp: Path(tmp).write_text("x"))
-        assert stat.S_ISCHR(os.lstat(device).st_mode)
-    target, link = tmp_path / "real.txt", tmp_path / "link.txt"
-    link.symlink_to(target.name)  # dangling: written through, the target is created
-    for text in ("one", "two"):
-        atomic_write(link, lambda tmp, text=text: Path(tmp).write_text(text))
-        assert link.is_symlink() and target.read_text() == text
-    assert {p.name for p in tmp_path.iterdir()} - {"full"} == {"fifo.npz", "link.txt", "real.txt"}
 
 
 # -- item 9: the FID variant's classes, a failed download, bench's unreliable figures -----------------

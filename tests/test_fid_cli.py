@@ -221,14 +221,32 @@ def test_default_weights_cannot_be_downloaded_offline(data, weights_cache, capsy
 
 
 @pytest.mark.slow
-def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys):
+def test_noise_images_of_many_sizes_work_in_every_mode(data, tmp_path, capsys, monkeypatch):
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for i, (h, w) in enumerate([(17, 40), (300, 20), (64, 64)]):
         noise(h, w, seed=i).save(mixed / f"{i}.png")
     for mode in ("pytorch-fid", "torch-fidelity", "clean"):
         r = fid_json(capsys, mixed, data[1], "--weights", data[2], "--dims", "64", "--mode", mode)
-        assert r["settings"]["images"][str(mixed)] == 3 and r["frechet_inception_distance"] > 0
+        assert r["settings"]["images"][str(mixed)] == 3
+        # the same number through each folder's saved statistics
+        for folder, name in ((mixed, "m.npz"), (data[1], "b.npz")):
+            assert fid(capsys, "stats", folder, "-o", tmp_path / name, "--weights", data[2], "--dims", "64",
+                       "--mode", mode, "--workers", "0")[0] == 0  # fmt: skip
+        via_stats = fid_json(capsys, tmp_path / "m.npz", tmp_path / "b.npz", "--dims", "64", "--mode", mode)
+        assert via_stats["frechet_inception_distance"] == pytest.approx(r["frechet_inception_distance"], rel=1e-6)
+        if mode == "pytorch-fid":  # pytorch-fid itself, one image per batch (it cannot stack mixed sizes)
+            hub = tmp_path / "torch" / "hub" / "checkpoints"
+            hub.mkdir(parents=True)
+            (hub / data[2].name).symlink_to(data[2])
+            monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+            theirs = calculate_fid_given_paths(
+                [str(mixed), str(data[1])], batch_size=1, device="cpu", dims=64, num_workers=0
+            )
+            capsys.readouterr()
+            assert r["frechet_inception_distance"] == pytest.approx(theirs, rel=1e-4)
 
 
 @pytest.mark.slow

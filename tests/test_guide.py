@@ -54,7 +54,12 @@ def test_python_blocks_run(tmp_path, monkeypatch) -> None:
     for line, code in blocks("python"):
         tree = ast.increment_lineno(ast.parse(code), line - 1)  # tracebacks point into guide.md
         exec(compile(tree, str(GUIDE), "exec"), namespace)
-    assert (tmp_path / "inception_3a.svg").stat().st_size > 0
+    import xml.etree.ElementTree as ET
+
+    svg = ET.parse(tmp_path / "inception_3a.svg").getroot()  # a real SVG drawing of the block
+    assert svg.tag.endswith("svg")
+    text = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
+    assert "1×1" in text or "1x1" in text
 
 
 @pytest.mark.parametrize("command, shown", commands(), ids=[c for c, _ in commands()])

@@ -85,19 +85,26 @@ def test_every_model_listed() -> None:
 
 @pytest.mark.parametrize(("name", "variant"), ALL)
 def test_forward_at_default_and_minimum_size(name: str, variant: str) -> None:
+    """The family's default variant runs at its full size and its minimum; the other variants (the
+    same blocks with other widths or paddings) at their minimum size only. The head is checked against
+    its definition: global average pooling of the last map, then the classifier's affine map."""
     model = ik.create_model(name, variant=variant, num_classes=7).eval()
     spec = model.spec
-    for size in (spec.default_size, model.min_size):
-        x = torch.randn(1, 3, size, size)
+    sizes = (spec.default_size, model.min_size) if variant == ik.default_variant(name) else (model.min_size,)
+    for size in sizes:
+        x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(size))
         with torch.no_grad():
             feats = model.forward_features(x)
             logits = model.forward_head(feats)
             pooled = model.forward_head(feats, pre_logits=True)
+            whole = model(x)
         assert tuple(feats.shape[1:]) == output_shapes(spec, size)[spec.node_names[-1]]
         assert feats.shape[1] == model.num_features
-        assert logits.shape == (1, 7)
-        assert pooled.shape == (1, model.num_features)
-        assert torch.isfinite(logits).all()
+        want_pooled = feats.mean((2, 3))  # every member pools its last map by its average
+        torch.testing.assert_close(pooled, want_pooled, rtol=1e-5, atol=1e-6)
+        fc = model.get_classifier()
+        torch.testing.assert_close(logits, pooled @ fc.weight.T + fc.bias, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(whole, logits, rtol=0, atol=0)  # forward = head(features)
 
 
 @pytest.mark.parametrize(("name", "variant"), ALL)
@@ -125,12 +132,17 @@ def test_wrong_channels_and_rank_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="4-D batch"):
         model(torch.randn(3, 28, 28))
     gray = ik.create_model("inception_small", num_classes=10, in_chans=1).eval()
-    assert gray(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():  # each image's answer is its own (batch norm in eval mode): the batch of two
+        torch.testing.assert_close(gray(x), torch.cat([gray(x[:1]), gray(x[1:])]), rtol=1e-5, atol=1e-6)
 
 
 def test_num_classes_zero_returns_pooled_features() -> None:
     model = ik.create_model("inception_small", num_classes=0).eval()
-    assert model(torch.randn(2, 3, 28, 28)).shape == (2, 336)
+    x = torch.randn(2, 3, 28, 28)
+    with torch.no_grad():  # the 336 channels of the last map, averaged over space
+        torch.testing.assert_close(model(x), model.forward_features(x).mean((2, 3)), rtol=1e-5, atol=1e-6)
+    assert model.num_features == 336
 
 
 @pytest.mark.parametrize(
@@ -146,8 +158,8 @@ def test_aux_heads_only_in_training(name: str, variant: str, n_aux: int) -> None
     assert isinstance(out, tuple) and len(out) == 1 + n_aux
     assert all(o.shape == (2, 5) for o in out)
     model.eval()
-    with torch.no_grad():
-        assert model(x).shape == (2, 5)
+    with torch.no_grad():  # in eval mode the logits alone: the head on the last map, no auxiliary output
+        torch.testing.assert_close(model(x), model.forward_head(model.forward_features(x)), rtol=0, atol=0)
 
 
 def test_aux_is_refused_where_the_paper_has_none() -> None:
@@ -160,8 +172,10 @@ def test_reset_classifier_and_named_stages() -> None:
     model.reset_classifier(3)
     assert model.get_classifier().out_features == 3
     x = torch.randn(1, 3, 75, 75)
-    with torch.no_grad():
-        assert model(x).shape == (1, 3)
+    with torch.no_grad():  # the new 3-class classifier on the pooled features
+        pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+        fc = model.get_classifier()
+        torch.testing.assert_close(model(x), pooled @ fc.weight.T + fc.bias, rtol=1e-5, atol=1e-6)
         maps = model.forward_intermediates(x, ["mixed_5b", "mixed5", "mixed_7c"])
     assert maps["mixed_5b"].shape[1] == 256
     assert maps["mixed5"].shape[1] == 768  # keras' mixed5 is mixed_6c

@@ -11,9 +11,13 @@ another OSError a failure (1); anything else is a bug, reported as one "internal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 from . import __version__
 from .errors import CommandError, InceptionKitError, UsageError
@@ -104,10 +108,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(args: argparse.Namespace, message: object) -> None:
+def _report(args: argparse.Namespace, message: object, kind: str = "error") -> None:
     """One line on stderr, control characters escaped; under torchrun, from rank 0 only."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"inceptionkit {args.command}: error: {printable(message)}", file=sys.stderr)
+        print(f"inceptionkit {args.command}: {kind}: {printable(message)}", file=sys.stderr)
+
+
+class _WarningLines(logging.Handler):
+    """The library's log warnings, each as one ``warning:`` line."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(logging.WARNING)
+        self.args = args
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _report(self.args, record.getMessage(), "warning")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(args: argparse.Namespace) -> Iterator[None]:
+    """Warnings (Python's and the library's log) take the errors' channel: one line each, with no
+    source file or line, for the duration of the command."""
+    shown, handler = warnings.showwarning, _WarningLines(args)
+    logger = logging.getLogger("inceptionkit")
+    warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        logger.removeHandler(handler)
 
 
 def _quiet_stdout() -> None:
@@ -120,7 +150,8 @@ def _quiet_stdout() -> None:
 def _run(args: argparse.Namespace) -> int:
     """``args.func(args)``, its exceptions turned into one line and an exit code (see the docstring)."""
     try:
-        code = int(args.func(args) or 0)
+        with _warnings_as_lines(args):
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
     except BrokenPipeError:

@@ -45,6 +45,10 @@ class WeightsError(InceptionKitError, ValueError):
     exit_code = 2
 
 
+class DownloadError(WeightsError):
+    """A published file that could not be downloaded (offline, cut short, not the published file)."""
+
+
 class DataError(InceptionKitError, ValueError):
     """A dataset that cannot be used: missing, empty, one class, inconsistent splits."""
 

@@ -4,14 +4,17 @@ pytorch-fid, torch-fidelity or clean-fid compute it; ``fid stats DIR -o FILE``; 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..cli import positive_int
-from ..errors import UsageError
-from ..metrics import DIMS, MODES, calculate_metrics, compute_statistics, save_statistics
+from ..errors import DownloadError, UsageError
+from ..metrics import DEFAULT_WEIGHTS, DIMS, MODES, calculate_metrics, compute_statistics, save_statistics
 from ..metrics.distributed import World, join, parse_device
+from ..weights.hub import get_weight_set
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,21 +70,22 @@ def run(args: argparse.Namespace) -> int:
         return _bench(args, rest)
     if len(args.inputs) != 2:
         raise UsageError(f"fid takes two folders or statistics files, A and B; got {len(args.inputs)}")
-    result = calculate_metrics(
-        *args.inputs,
-        mode=args.mode,
-        dims=args.dims,
-        kid=args.kid,
-        isc=args.isc,
-        kid_subsets=args.kid_subsets,
-        kid_subset_size=args.kid_subset_size,
-        isc_splits=args.isc_splits,
-        **_common(args),
-    )
+    with _offline_hint(args):
+        result = calculate_metrics(
+            *args.inputs,
+            mode=args.mode,
+            dims=args.dims,
+            kid=args.kid,
+            isc=args.isc,
+            kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size,
+            isc_splits=args.isc_splits,
+            **_common(args),
+        )
     if not _world().main:
         return 0
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return 0
     s, m = result.settings, result.metrics
     w = s["weights"]
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         f"mode {s['mode']}, {s['dims']} dims"
         + (f", weights {w['file']} (sha256 {w['sha256'][:12]})" if w else "")
     )
-    print("; ".join(f"{k}: {v} images" for k, v in s["images"].items()))
+    print("; ".join(f"{k}: {_images(v)}" for k, v in s["images"].items()))
     if args.kid:
         mean, std = m["kernel_inception_distance_mean"], m["kernel_inception_distance_std"]
         print(f"KID: {mean:.7g} ± {std:.7g} ({s['kid_subsets']} subsets of {s['kid_subset_size']})")
@@ -97,6 +101,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"IS ({args.inputs[0]}): {m['inception_score_mean']:.7g} ± {m['inception_score_std']:.7g}")
     print(f"FID: {m['frechet_inception_distance']:.7g}")
     return 0
+
+
+def _images(count: int | None) -> str:
+    return "count not recorded" if count is None else f"{count} images"
+
+
+@contextlib.contextmanager
+def _offline_hint(args: argparse.Namespace) -> Iterator[None]:
+    """A failed download of the mode's default weights says how to give a local copy instead."""
+    try:
+        yield
+    except DownloadError as e:
+        if args.weights is not None:
+            raise
+        name = get_weight_set(DEFAULT_WEIGHTS[args.mode]).file_name
+        raise DownloadError(
+            f"{e}; without a network, download {name} elsewhere and pass --weights FILE"
+        ) from None
 
 
 def _world() -> World:
@@ -108,7 +130,8 @@ def _stats(args: argparse.Namespace, rest: list[str]) -> int:
         raise UsageError("fid stats takes one folder and -o FILE.npz")
     if not Path(rest[0]).is_dir():
         raise UsageError(f"{rest[0]}: no such folder")
-    stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
+    with _offline_hint(args):
+        stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
     if _world().main:
         save_statistics(args.output, stats)
         print(f"{args.output}: statistics of {stats.count} images ({args.mode}, {stats.dims} dims)")
@@ -130,7 +153,7 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
         device=str(parse_device(c["device"])),
     )
     if args.format == "json":
-        print(json.dumps(r.as_dict(), indent=2))
+        print(json.dumps(r.as_dict(), indent=2, allow_nan=False))
         return 0
     d = r.as_dict()
     print(f"{r.images} images, batch {args.batch_size}, {args.workers} workers")

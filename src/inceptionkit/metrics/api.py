@@ -4,6 +4,7 @@ tensors or iterators of batches, computed the way the chosen library computes th
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterable
@@ -17,9 +18,11 @@ from ..fileio import file_sha256
 from ..images import find_images
 from ..model import InceptionNet
 from ..weights.hub import download, get_weight_set
+from .checks import unreliable
 from .distributed import World, join, parse_device
 from .extract import Features, Runner
 from .network import CLASSES, FIDFeatures, load_fid_model
+from .notes import noting
 from .pipelines import MODES
 from .scores import inception_score, kernel_inception_distance
 from .stats import Statistics, frechet_distance, load_statistics
@@ -59,9 +62,10 @@ class MetricResult:
 
     metrics: dict[str, float]
     settings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # why a figure may mean little, as shown
 
     def as_dict(self) -> dict:
-        return {**self.metrics, "settings": self.settings}
+        return {**self.metrics, "settings": self.settings, "warnings": self.warnings}
 
 
 def _check_mode(mode: str, dims: int) -> None:
@@ -77,6 +81,14 @@ def _files(folder: str, mode: str) -> list[str]:
     if mode == "torch-fidelity":  # its order (sorted real paths): KID's subsets and IS's splits follow it
         files = sorted(files, key=os.path.realpath)
     return files
+
+
+def _isc_splits(splits: int, n: int, label: str) -> None:
+    if splits > n:  # a split without images has no score
+        raise MetricError(
+            f"the Inception Score in {splits} splits needs at least {splits} images; {label} has {n}: "
+            f"use {n} splits or fewer"
+        )
 
 
 @dataclass
@@ -125,6 +137,8 @@ def _run(inp: _Input, runner: Runner, skip_bad: bool) -> Features:
 
 
 def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) -> int:
+    if asked < 2:  # the unbiased estimator divides by m (m - 1)
+        raise MetricError(f"KID subset size {asked}: KID needs subsets of at least 2 images")
     smallest = min(n1, n2)
     if smallest >= asked:
         return asked
@@ -139,6 +153,7 @@ def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) 
     return smallest
 
 
+@noting
 def calculate_metrics(
     input1: Source,
     input2: Source | None = None,
@@ -178,6 +193,7 @@ def calculate_metrics(
     metrics: dict[str, float] = {}
     settings: dict = {"mode": mode, "dims": dims}
     if isc:
+        _isc_splits(isc_splits, len(fa.logits), a.label)
         metrics["inception_score_mean"], metrics["inception_score_std"] = inception_score(
             fa.logits, isc_splits
         )
@@ -192,6 +208,9 @@ def calculate_metrics(
     if fid:
         method = "eigvals" if mode == "torch-fidelity" else "sqrtm"
         metrics["frechet_inception_distance"] = frechet_distance(sa, sb, method)
+        if why := unreliable([sa, sb], dims):
+            warnings.warn(f"the FID is not reliable: {why}", stacklevel=3)
+    _finite(metrics)
     settings.update(
         images={s.source: s.count for s in (sa, sb) if s is not None},
         skipped={x.source: len(f.bad) for x, f in ((sa, fa), (sb, fb)) if f is not None and f.bad},
@@ -199,6 +218,12 @@ def calculate_metrics(
         processes=world.size,
     )
     return MetricResult(metrics, settings)
+
+
+def _finite(metrics: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise MetricError(f"{name} came out {value}: the inputs give no number for it")
 
 
 def _inputs(

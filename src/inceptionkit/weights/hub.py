@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import WeightsError
+from ..errors import DownloadError
 from ..fileio import atomic_write
 from ..registry import WEIGHT_SETS, default_weight_set, get_weight_set, list_weights, register_weight_set
 from ..weight_sets import WeightSet
@@ -58,15 +58,15 @@ def _copy_checked(ws: WeightSet, tmp: str) -> None:
                 out.write(chunk)
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        raise WeightsError(f"{ws.tag}: cannot download {ws.url} ({reason})") from None
+        raise DownloadError(f"{ws.tag}: cannot download {ws.url} ({reason})") from None
     got = os.path.getsize(tmp)
     if declared is not None and declared.isdigit() and int(declared) != got:
-        raise WeightsError(
+        raise DownloadError(
             f"{ws.tag}: download of {ws.url} cut short ({got} of {declared} bytes); nothing was cached"
         )
     problem = _problem(ws, tmp)
     if problem:
-        raise WeightsError(f"{ws.tag}: {problem} for {ws.url}; nothing was cached")
+        raise DownloadError(f"{ws.tag}: {problem} for {ws.url}; nothing was cached")
 
 
 def _problem(ws: WeightSet, path: str | Path) -> str | None:

@@ -173,8 +173,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` (default: the program's arguments) and return its exit code. Run as
+    the program (no ``argv``), a Ctrl-C ends the process at once with 130 (nothing is left to clean
+    up: writes are atomic; the interpreter's own teardown of torch takes more than a second)."""
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # while the commands' modules are imported
+        code = 130
+    if code == 130 and argv is None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130)
+    return code
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse's usage errors (2), --help and --version (0), as a return code

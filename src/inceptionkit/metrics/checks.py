@@ -6,10 +6,16 @@ checked by name before use: a NaN in ``mu`` would print ``FID: nan``, a ``sigma`
 symmetric positive semi-definite a negative "distance". :func:`checked_moments` and
 :func:`checked_count` take (name, array) pairs, so a file layout with other names (guided-diffusion's
 ``mu_s``, ``sigma_s``) is checked the same way. Every refusal is one :class:`MetricError` line
-naming the file and the field.
+naming the file and the field. :func:`interruptible` keeps Ctrl-C prompt during the long native
+calls of the checks and of the distance.
 """
 
 from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -19,6 +25,22 @@ from ..errors import MetricError
 PSD_TOLERANCE = 1e-6
 # below this, relative to the mean's squared norm, a covariance's trace is zero: the features do not vary
 FLAT_TRACE = 1e-10
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C ends the process at once during a long native call (scipy's sqrtm holds the GIL for
+    seconds, so Python would raise KeyboardInterrupt only after it): SIGINT's default action for the
+    call, where Python's own KeyboardInterrupt handler was installed. Nothing is written meanwhile."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _real_floats(source: str, name: str, a: np.ndarray) -> np.ndarray:
@@ -60,7 +82,8 @@ def checked_covariance(source: str, name: str, a: np.ndarray, dims: int) -> np.n
             f"{source}: {name} is not symmetric: {name}[{i}, {j}] is {s[i, j]:.6g}, {name}[{j}, {i}] "
             f"{s[j, i]:.6g} (a covariance is symmetric)"
         )
-    eig = np.linalg.eigvalsh(s)
+    with interruptible():
+        eig = np.linalg.eigvalsh(s)
     if eig[0] < -PSD_TOLERANCE * max(abs(eig[-1]), abs(eig[0])):
         raise MetricError(
             f"{source}: {name} is not positive semi-definite: its smallest eigenvalue is {eig[0]:.6g}, "

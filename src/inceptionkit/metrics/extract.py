@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ImageError
 from ..images import load_image
+from ..text import progress_bar
 from .distributed import World, gather, sum_all
 from .network import FIDFeatures
 from .pipelines import PIPELINES, image_to_tensor
@@ -132,10 +133,7 @@ class Runner:
         return out
 
     def _bar(self, total: int | None, label: str):
-        from tqdm import tqdm
-
-        on = self.progress and self.world.main and sys.stderr.isatty()
-        return tqdm(total=total, desc=label, unit="img", disable=not on, leave=False)
+        return progress_bar(total, label, "img", self.progress and self.world.main and sys.stderr.isatty())
 
 
 def _first(row: tuple) -> int:

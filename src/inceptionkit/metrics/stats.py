@@ -12,13 +12,9 @@ under one mode are not compared with another's. pytorch-fid's and clean-fid's fi
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
 import warnings
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +23,7 @@ import torch
 
 from ..errors import MetricError
 from ..fileio import atomic_write
-from .checks import checked_count, checked_moments, checked_text
+from .checks import checked_count, checked_moments, checked_text, interruptible
 
 log = logging.getLogger("inceptionkit.metrics")
 
@@ -50,6 +46,11 @@ class Moments:
         n = self.count
         mu = self.sum / n
         sigma = (self.outer - n * torch.outer(mu, mu)) / (n - 1)
+        if not (torch.isfinite(mu).all() and torch.isfinite(sigma).all()):
+            raise MetricError(
+                f"{source or 'input'}: the network's features of these images are not finite (NaN or Inf): "
+                "are its weights broken?"
+            )
         return Statistics(mu.cpu().numpy(), sigma.cpu().numpy(), n, mode, source)
 
 
@@ -69,7 +70,9 @@ class Statistics:
 
 
 def save_statistics(path: str | Path, stats: Statistics) -> None:
-    """pytorch-fid's ``.npz`` layout plus our mode, dims and count keys, written atomically."""
+    """pytorch-fid's ``.npz`` layout plus our mode, dims and count keys, written atomically, once
+    checked as a file read back would be (:func:`load_statistics`)."""
+    checked_moments(str(path), ("mu", stats.mu), ("sigma", stats.sigma))
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -147,7 +150,7 @@ def frechet_distance(a: Statistics, b: Statistics, method: str = "sqrtm", eps: f
         raise MetricError(f"{a.source or 'input 1'} has {a.dims} dims, {b.source or 'input 2'} {b.dims}")
     diff = a.mu - b.mu
     product = a.sigma.dot(b.sigma)
-    with _interruptible():
+    with interruptible():
         if method == "eigvals":
             tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(product).astype("complex128")).real)
         else:
@@ -169,22 +172,6 @@ def _checked_distance(d: float, scale: float, a: str, b: str) -> float:
             "the square root of their product is inaccurate (too few images for these dims?)"
         )
     return max(d, 0.0)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl-C ends the process at once during a long native call (scipy's sqrtm holds the GIL for
-    seconds, so Python would raise KeyboardInterrupt only after it): SIGINT's default action for the
-    call, where Python's own KeyboardInterrupt handler was installed. Nothing is written meanwhile."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _sqrtm(m: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..errors import ConfigError, Diverged
 from ..evaluate import EvalResult, evaluate
 from ..model import InceptionNet
 from ..preprocess import Preprocess
+from ..text import progress_bar
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
 from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
 from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
@@ -28,6 +29,7 @@ from .report import (
     EpochSums,
     epoch_line,
     metrics_rows,
+    rate,
     require_tensorboard,
     summary_writer,
     write_metrics,
@@ -305,19 +307,10 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def _progress_bar(self):
-        from tqdm import tqdm
-
         cfg = self.cfg
         show = self.verbose and (sys.stderr.isatty() if cfg.progress is None else cfg.progress)
-        return tqdm(
-            total=self.steps_per_epoch,
-            initial=self.pos.batch,
-            desc=f"epoch {self.pos.epoch + 1}/{cfg.epochs}",
-            unit="step",
-            disable=not show,
-            leave=False,
-            dynamic_ncols=True,
-        )
+        epoch = f"epoch {self.pos.epoch + 1}/{cfg.epochs}"
+        return progress_bar(self.steps_per_epoch, epoch, "step", show, initial=self.pos.batch)
 
     def _train_epoch(self) -> None:
         cfg, pos, sums = self.cfg, self.pos, self.sums
@@ -351,7 +344,7 @@ class Trainer:
                 bar.set_postfix(
                     loss=f"{sums.mean_loss:.3f}",
                     acc=f"{sums.accuracy:.1%}",
-                    img_s=f"{sums.images_per_second(self.d.world):.0f}",
+                    img_s=rate(sums.images_per_second(self.d.world)),
                     refresh=False,
                 )
                 every = cfg.checkpoint_every

@@ -91,6 +91,13 @@ def _isc_splits(splits: int, n: int, label: str) -> None:
         )
 
 
+def _refuse_nan_settings(a: _Input, kid_subset_size: int, isc_splits: int) -> None:
+    if kid_subset_size and kid_subset_size < 2:  # the unbiased estimator divides by m (m - 1)
+        raise MetricError(f"KID subset size {kid_subset_size}: KID needs subsets of at least 2 images")
+    if isc_splits and a.files is not None:
+        _isc_splits(isc_splits, len(a.files), a.label)
+
+
 @dataclass
 class _Input:
     label: str
@@ -137,8 +144,6 @@ def _run(inp: _Input, runner: Runner, skip_bad: bool) -> Features:
 
 
 def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) -> int:
-    if asked < 2:  # the unbiased estimator divides by m (m - 1)
-        raise MetricError(f"KID subset size {asked}: KID needs subsets of at least 2 images")
     smallest = min(n1, n2)
     if smallest >= asked:
         return asked
@@ -182,6 +187,7 @@ def calculate_metrics(
     dev = parse_device(str(device) if device is not None else None)
     world = join(dev)
     a, b = _inputs(input1, input2, mode, dims, fid or kid, kid, isc)
+    _refuse_nan_settings(a, kid and kid_subset_size, isc and isc_splits)  # before any image is read
     fa = fb = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)

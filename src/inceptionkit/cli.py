@@ -15,7 +15,9 @@ import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -174,18 +176,37 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (default: the program's arguments) and return its exit code. Run as
-    the program (no ``argv``), a Ctrl-C ends the process at once with 130 (nothing is left to clean
-    up: writes are atomic; the interpreter's own teardown of torch takes more than a second)."""
+    the program (no ``argv``), a Ctrl-C ends the process with 130 within 1 s (nothing is left to
+    clean up: writes are atomic; the interpreter's own teardown of torch takes more than a second)."""
+    if argv is None:
+        signal.signal(signal.SIGINT, _ctrl_c)
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # while the commands' modules are imported
         code = 130
     if code == 130 and argv is None:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(130)
+        _exit_now()
     return code
+
+
+def _exit_now() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(130)
+
+
+def _ctrl_c(signum: int, frame: object) -> None:
+    """SIGINT as Python's own handler (KeyboardInterrupt), and the process ends 1 s later whatever
+    happens to that exception (CPython drops one raised while a worker process is forked)."""
+    watchdog = threading.Timer(1.0, _exit_now)
+    watchdog.daemon = True
+    watchdog.start()
+    sys.unraisablehook = lambda unraisable: None  # "Exception ignored in __del__" of what was cut short
+    raise KeyboardInterrupt
+
+
+_ctrl_c.keyboard_interrupt = True  # metrics.checks.interruptible may put SIGINT's default in its place
 
 
 def _main(argv: list[str]) -> int:

@@ -36,10 +36,13 @@ def _stderr_columns() -> int:
 def progress_bar(total: int | None, description: str, unit: str, show: bool | None = None, initial: int = 0):
     """A tqdm bar on stderr, cleared when done: shown when ``show`` (None: when stderr is a
     terminal). A terminal that reports no width (0 columns, as a fresh pseudo-terminal does) gets 80
-    columns, where tqdm would print nothing. ``initial``: units already done (a resumed epoch)."""
+    columns, where tqdm would print nothing. A description over 32 characters is cut to its end, so
+    that the counts and the rate stay on the line. ``initial``: units already done (a resumed epoch)."""
     from tqdm import tqdm
 
     show = sys.stderr.isatty() if show is None else show
+    if len(description) > 32:  # a long folder name would push the counts and the rate off the line
+        description = "…" + description[-31:]
     sized = _stderr_columns() > 0
     return tqdm(
         total=total,

@@ -31,16 +31,18 @@ FLAT_TRACE = 1e-10
 def interruptible() -> Iterator[None]:
     """Ctrl-C ends the process at once during a long native call (scipy's sqrtm holds the GIL for
     seconds, so Python would raise KeyboardInterrupt only after it): SIGINT's default action for the
-    call, where Python's own KeyboardInterrupt handler was installed. Nothing is written meanwhile."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    call, where the handler in place only raises KeyboardInterrupt (Python's own, or one marked
+    ``keyboard_interrupt`` as the command line's is). Nothing is written meanwhile."""
+    handler = signal.getsignal(signal.SIGINT)
+    plain = handler is signal.default_int_handler or getattr(handler, "keyboard_interrupt", False)
+    if threading.current_thread() is not threading.main_thread() or not plain:
         yield
         return
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, handler)
 
 
 def _real_floats(source: str, name: str, a: np.ndarray) -> np.ndarray:

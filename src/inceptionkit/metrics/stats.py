@@ -149,8 +149,8 @@ def frechet_distance(a: Statistics, b: Statistics, method: str = "sqrtm", eps: f
     if a.dims != b.dims:
         raise MetricError(f"{a.source or 'input 1'} has {a.dims} dims, {b.source or 'input 2'} {b.dims}")
     diff = a.mu - b.mu
-    product = a.sigma.dot(b.sigma)
     with interruptible():
+        product = a.sigma.dot(b.sigma)
         if method == "eigvals":
             tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(product).astype("complex128")).real)
         else:

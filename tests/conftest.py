@@ -53,3 +53,12 @@ def main_job(tmp_path_factory):
     with contextlib.redirect_stdout(out):
         code = main(["train", "--run-dir", str(run)])
     return run, out.getvalue(), code, time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """A random-weight FID network saved as pytorch-fid publishes its weights, built once per session
+    (helpers.fid_weights_file)."""
+    from helpers import fid_weights_file
+
+    return fid_weights_file(tmp_path_factory.mktemp("fid-weights"))

@@ -40,9 +40,9 @@ def test_eval_of_a_folder_run_scores_its_held_out_split_only(capsys, folder_run)
 
     for given in ([], ["--data", str(data)]):  # the run's own folder, named or not
         doc = eval_json(capsys, "--checkpoint", str(run / "best.safetensors"), *given)
-        files = sorted(Path(i["file"]).relative_to(data).as_posix() for i in doc["images"])
+        files = sorted(Path(i["path"]).relative_to(data).as_posix() for i in doc["images"])
         assert doc["n"] == 4 and files == sorted(split["val"])  # the training images are not scored
-        assert all(Path(i["file"]).parent.name == i["class"] for i in doc["images"])
+        assert all(Path(i["path"]).parent.name == i["class"] for i in doc["images"])
         assert "the run's validation split: 4 of 20 images, --val-split 0.2" in doc["images_from"]
         assert sum(map(sum, doc["confusion"])) == 4
 
@@ -67,7 +67,8 @@ def test_eval_json_of_the_digits(capsys, tmp_path):
     last = capsys.readouterr().out.strip().splitlines()[-1]  # "held-out test accuracy: x% (c/359, ..."
     doc = eval_json(capsys, "--checkpoint", str(run / "best.safetensors"))
     assert doc["images_from"] == "the test digits" and doc["n"] == 359 and len(doc["images"]) == 359
-    assert doc["images"][0] == {"file": "digits/test/0", "class": "3"}  # the first test digit is a 3
+    first = doc["images"][0]  # the first test digit is a 3
+    assert (first["path"], first["class"]) == ("digits/test/0", "3")
     assert f"({doc['correct']}/359," in last  # the same images as training's final evaluation
     source = run_data_source(run / "best.safetensors")
     assert (source.data, source.digits, source.img_size, source.in_chans) == ("digits", True, 8, 1)

@@ -11,10 +11,16 @@ another OSError a failure (1); anything else is a bug, reported as one "internal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
+import logging
 import os
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
 from typing import NoReturn
 
 from . import __version__
@@ -196,10 +202,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(args: argparse.Namespace, message: object) -> None:
+def _report(args: argparse.Namespace, message: object, kind: str = "error") -> None:
     """One line on stderr, control characters escaped; under torchrun, from rank 0 only."""
     if os.environ.get("RANK", "0") == "0":
-        print(f"inceptionkit {args.command}: error: {printable(message)}", file=sys.stderr)
+        print(f"inceptionkit {args.command}: {kind}: {printable(message)}", file=sys.stderr)
+
+
+class _WarningLines(logging.Handler):
+    """The library's log warnings, each as one ``warning:`` line."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(logging.WARNING)
+        self.args = args
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _report(self.args, record.getMessage(), "warning")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(args: argparse.Namespace) -> Iterator[None]:
+    """Warnings (Python's and the library's log) take the errors' channel: one line each, with no
+    source file or line, for the duration of the command."""
+    shown, handler = warnings.showwarning, _WarningLines(args)
+    logger = logging.getLogger("inceptionkit")
+    warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        logger.removeHandler(handler)
 
 
 def _quiet_stdout() -> None:
@@ -212,7 +244,8 @@ def _quiet_stdout() -> None:
 def _run(args: argparse.Namespace) -> int:
     """``args.func(args)``, its exceptions turned into one line and an exit code (see the docstring)."""
     try:
-        code = int(args.func(args) or 0)
+        with _warnings_as_lines(args):
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
     except BrokenPipeError:
@@ -234,8 +267,42 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` (default: the program's arguments) and return its exit code. Run as
+    the program (no ``argv``), a Ctrl-C ends the process with 130 within 1 s (nothing is left to
+    clean up: writes are atomic; the interpreter's own teardown of torch takes more than a second)."""
+    if argv is None:
+        signal.signal(signal.SIGINT, _ctrl_c)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # while the commands' modules are imported
+        code = 130
+    if code == 130 and argv is None:
+        _exit_now()
+    return code
+
+
+def _exit_now() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(130)
+
+
+def _ctrl_c(signum: int, frame: object) -> None:
+    """SIGINT as Python's own handler (KeyboardInterrupt), and the process ends 1 s later whatever
+    happens to that exception (CPython drops one raised while a worker process is forked)."""
+    watchdog = threading.Timer(1.0, _exit_now)
+    watchdog.daemon = True
+    watchdog.start()
+    sys.unraisablehook = lambda unraisable: None  # "Exception ignored in __del__" of what was cut short
+    raise KeyboardInterrupt
+
+
+_ctrl_c.keyboard_interrupt = True  # metrics.checks.interruptible may put SIGINT's default in its place
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse's usage errors (2), --help and --version (0), as a return code

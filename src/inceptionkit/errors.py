@@ -50,7 +50,8 @@ class WeightsError(InceptionKitError, ValueError):
 
 
 class DownloadError(WeightsError):
-    """A download that failed (network, cut short, checksum mismatch): the command ran and failed (exit 1)."""
+    """A published file that could not be downloaded (offline, cut short, not the published file):
+    the command ran and failed (exit 1)."""
 
     exit_code = 1
 

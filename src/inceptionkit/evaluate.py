@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .inference.results import Guess, top_k
 
 
 @dataclass
@@ -20,6 +22,8 @@ class EvalResult:
     topk_correct: int
     k: int  # 5, or the number of classes when there are fewer
     loss_sum: float  # cross-entropy, no label smoothing
+    # per image, in input order (when asked): its top-k guesses, or why it has none (logits not finite)
+    answers: list[list[Guess] | str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -52,11 +56,14 @@ def evaluate(
     channels_last: bool = False,
     amp: bool = False,
     distributed: bool = False,
+    answers: bool = False,
 ) -> EvalResult:
     """Run ``model`` in eval mode over ``batches`` of (images, labels).
 
     ``distributed``: every process passes its own share of the set; the counts are summed over
-    the process group, so each process returns the result for the whole set.
+    the process group, so each process returns the result for the whole set. ``answers``: also
+    keep each image's top-k classes with their probabilities (``EvalResult.answers``, this process's
+    images in order), as ``predict`` gives them.
     """
     device = torch.device(device)
     c = len(classes)
@@ -67,12 +74,15 @@ def evaluate(
     topk = torch.zeros((), dtype=torch.float64, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    kept: list[list[Guess] | str] = []
     for x, y in batches:
         x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp):
             logits = model(x).float()
         loss += F.cross_entropy(logits, y, reduction="sum").double()
+        if answers:
+            kept += top_k(logits, k, list(classes))
         pred = logits.topk(k, dim=1).indices
         topk += (pred == y[:, None]).any(dim=1).sum()
         confusion += torch.bincount(y * c + pred[:, 0], minlength=c * c).double()
@@ -87,6 +97,7 @@ def evaluate(
         int(packed[c * c]),
         k,
         float(packed[c * c + 1]),
+        kept,
     )
 
 

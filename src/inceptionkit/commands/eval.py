@@ -2,13 +2,15 @@
 
 Without ``--data`` (or with the run's own data folder) a checkpoint written by ``train`` is scored on
 the images its run held out; the command says which images it scored, and ``--format json`` lists
-them."""
+them, each with its answer under ``predict``'s keys (``path``, ``top``: index, label, probability),
+its true class and whether the top guess is right."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from ..fileio import check_output
 
 if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
     from ..evaluate import EvalResult
+    from ..inference.results import Guess
     from ..train.held_out import EvalImages
 
 
@@ -87,12 +90,12 @@ def run_eval(args: argparse.Namespace) -> int:
         num_workers=run_settings(args).worker_count(),
         multiprocessing_context=worker_context() if run_settings(args).worker_count() else None,
     )
-    result = evaluate(model, loader, meta.classes, device=args.device)
+    result = evaluate(model, loader, meta.classes, device=args.device, answers=args.format == "json")
     name = f"{model.spec.arch} ({model.spec.variant})"
     if args.confusion_png:
         save_confusion_png(result, args.confusion_png, title=f"{model.spec.arch} on {images.where}")
     if args.format == "json":
-        print(json.dumps(_as_json(args, name, images, result), indent=2))
+        print(json.dumps(_as_json(args, name, images, result), indent=2, allow_nan=False))
     else:
         _print_table(args, name, images, result)
     return 0
@@ -130,7 +133,21 @@ def _as_json(args: argparse.Namespace, name: str, images: EvalImages, result: Ev
         "classes": classes,
         "confusion": result.confusion.tolist(),
         "images": [
-            {"file": f, "class": classes[t]}
-            for f, t in zip(images.files, images.samples.targets, strict=True)
+            _image(f, classes[t], answer)
+            for f, t, answer in zip(images.files, images.samples.targets, result.answers, strict=True)
         ],
+    }
+
+
+def _image(path: str, true: str, answer: list[Guess] | str) -> dict:
+    """One image's answer, under predict's keys (path, top: index, label, probability)."""
+    if isinstance(answer, str):  # logits not finite: no class, and no NaN in the JSON
+        return {"path": path, "class": true, "error": answer}
+    top = [asdict(g) for g in answer]
+    return {
+        "path": path,
+        "class": true,
+        "predicted": answer[0].label,
+        "correct": answer[0].label == true,
+        "top": top,
     }

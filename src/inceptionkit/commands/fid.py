@@ -4,13 +4,15 @@ pytorch-fid, torch-fidelity or clean-fid compute it; ``fid stats DIR -o FILE``; 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..choices import FID_MODES as MODES
 from ..choices import FID_TAPS
 from ..cli import add_format_argument, add_run_arguments, positive_int, run_settings
-from ..errors import UsageError
+from ..errors import DownloadError, UsageError
 from ..fileio import check_output
 from ..images import IMAGE_EXTENSIONS
 
@@ -62,21 +64,22 @@ def run(args: argparse.Namespace) -> int:
         return _bench(args, rest)
     if len(args.inputs) != 2:
         raise UsageError(f"fid takes two folders or statistics files, A and B; got {len(args.inputs)}")
-    result = calculate_metrics(
-        *args.inputs,
-        mode=args.mode,
-        dims=args.dims,
-        kid=args.kid,
-        isc=args.isc,
-        kid_subsets=args.kid_subsets,
-        kid_subset_size=args.kid_subset_size,
-        isc_splits=args.isc_splits,
-        **_common(args),
-    )
+    with _offline_hint(args):
+        result = calculate_metrics(
+            *args.inputs,
+            mode=args.mode,
+            dims=args.dims,
+            kid=args.kid,
+            isc=args.isc,
+            kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size,
+            isc_splits=args.isc_splits,
+            **_common(args),
+        )
     if not current_world().is_main:
         return 0
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return 0
     s, m = result.settings, result.metrics
     w = s["weights"]
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         f"mode {s['mode']}, {s['dims']} dims"
         + (f", weights {w['file']} (sha256 {w['sha256'][:12]})" if w else "")
     )
-    print("; ".join(f"{k}: {v} images" for k, v in s["images"].items()))
+    print("; ".join(f"{k}: {_images(v)}" for k, v in s["images"].items()))
     if args.kid:
         mean, std = m["kernel_inception_distance_mean"], m["kernel_inception_distance_std"]
         print(f"KID: {mean:.7g} ± {std:.7g} ({s['kid_subsets']} subsets of {s['kid_subset_size']})")
@@ -92,6 +95,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"IS ({args.inputs[0]}): {m['inception_score_mean']:.7g} ± {m['inception_score_std']:.7g}")
     print(f"FID: {m['frechet_inception_distance']:.7g}")
     return 0
+
+
+def _images(count: int | None) -> str:
+    return "count not recorded" if count is None else f"{count} images"
+
+
+@contextlib.contextmanager
+def _offline_hint(args: argparse.Namespace) -> Iterator[None]:
+    """A failed download of the mode's default weights says how to give a local copy instead."""
+    try:
+        yield
+    except DownloadError as e:
+        if args.weights is not None:
+            raise
+        from ..metrics import DEFAULT_WEIGHTS
+        from ..weights.hub import get_weight_set
+
+        name = get_weight_set(DEFAULT_WEIGHTS[args.mode]).file_name
+        raise DownloadError(
+            f"{e}; without a network, download {name} elsewhere and pass --weights FILE"
+        ) from None
 
 
 def _stats(args: argparse.Namespace, rest: list[str]) -> int:
@@ -103,7 +127,8 @@ def _stats(args: argparse.Namespace, rest: list[str]) -> int:
     if not Path(rest[0]).is_dir():
         raise UsageError(f"{rest[0]}: no such folder")
     check_output(args.output, inputs=rest, suffixes=IMAGE_EXTENSIONS)
-    stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
+    with _offline_hint(args):
+        stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
     if current_world().is_main:
         save_statistics(args.output, stats)
         print(f"{args.output}: statistics of {stats.count} images ({args.mode}, {stats.dims} dims)")
@@ -126,7 +151,7 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
         device=str(process_device(args.device)),
     )
     if args.format == "json":
-        print(json.dumps(r.as_dict(), indent=2))
+        print(json.dumps(r.as_dict(), indent=2, allow_nan=False))
         return 0
     d = r.as_dict()
     print(f"{r.images} images, batch {args.batch_size}, {settings.worker_count()} workers")

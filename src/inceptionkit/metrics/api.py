@@ -4,6 +4,7 @@ tensors or iterators of batches, computed the way the chosen library computes th
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterable
@@ -19,9 +20,11 @@ from ..images import find_images
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
 from ..weights.hub import download, get_weight_set
+from .checks import unreliable
 from .conventions import CONVENTIONS
 from .extract import Features, Runner
 from .network import CLASSES, FIDFeatures, load_fid_model
+from .notes import noting
 from .pipelines import MODES
 from .stats import Statistics, frechet_distance, load_statistics
 
@@ -57,9 +60,10 @@ class MetricResult:
 
     metrics: dict[str, float]
     settings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # why a figure may mean little, as shown
 
     def as_dict(self) -> dict:
-        return {**self.metrics, "settings": self.settings}
+        return {**self.metrics, "settings": self.settings, "warnings": self.warnings}
 
 
 def _check_mode(mode: str) -> None:
@@ -75,6 +79,21 @@ def _files(folder: str, mode: str) -> list[str]:
     if mode == "torch-fidelity":  # its order (sorted real paths): KID's subsets and IS's splits follow it
         files = sorted(files, key=os.path.realpath)
     return files
+
+
+def _isc_splits(splits: int, n: int, label: str) -> None:
+    if splits > n:  # a split without images has no score
+        raise MetricError(
+            f"the Inception Score in {splits} splits needs at least {splits} images; {label} has {n}: "
+            f"use {n} splits or fewer"
+        )
+
+
+def _refuse_nan_settings(a: _Input, kid_subset_size: int, isc_splits: int) -> None:
+    if kid_subset_size and kid_subset_size < 2:  # the unbiased estimator divides by m (m - 1)
+        raise MetricError(f"KID subset size {kid_subset_size}: KID needs subsets of at least 2 images")
+    if isc_splits and a.files is not None:
+        _isc_splits(isc_splits, len(a.files), a.label)
 
 
 @dataclass
@@ -137,6 +156,7 @@ def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) 
     return smallest
 
 
+@noting
 def calculate_metrics(
     input1: Source,
     input2: Source | None = None,
@@ -165,6 +185,7 @@ def calculate_metrics(
     dev = process_device(run.device)
     world = join(dev)
     a, b = _inputs(input1, input2, mode, dims, fid or kid, kid, isc)
+    _refuse_nan_settings(a, kid and kid_subset_size, isc and isc_splits)  # before any image is read
     fa = fb = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
@@ -176,6 +197,7 @@ def calculate_metrics(
     metrics: dict[str, float] = {}
     settings: dict = {"mode": mode, "dims": dims}
     if isc:
+        _isc_splits(isc_splits, len(fa.logits), a.label)
         metrics["inception_score_mean"], metrics["inception_score_std"] = CONVENTIONS[mode].isc(
             fa.logits, isc_splits
         )
@@ -189,6 +211,9 @@ def calculate_metrics(
         settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")
     if fid:
         metrics["frechet_inception_distance"] = frechet_distance(sa, sb, CONVENTIONS[mode].fid)
+        if why := unreliable([sa, sb], dims):
+            warnings.warn(f"the FID is not reliable: {why}", stacklevel=3)
+    _finite(metrics)
     settings.update(
         images={s.source: s.count for s in (sa, sb) if s is not None},
         skipped={x.source: len(f.bad) for x, f in ((sa, fa), (sb, fb)) if f is not None and f.bad},
@@ -196,6 +221,12 @@ def calculate_metrics(
         processes=world.size,
     )
     return MetricResult(metrics, settings)
+
+
+def _finite(metrics: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise MetricError(f"{name} came out {value}: the inputs give no number for it")
 
 
 def _inputs(

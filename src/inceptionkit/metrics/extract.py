@@ -19,6 +19,7 @@ import torch
 from ..devices import World, gather, sum_all
 from ..images import load_image
 from ..loader import load_batches
+from ..text import progress_bar
 from .network import FIDFeatures
 from .pipelines import PIPELINES, image_to_tensor
 from .stats import Moments
@@ -112,10 +113,7 @@ class Runner:
         return out
 
     def _bar(self, total: int | None, label: str):
-        from tqdm import tqdm
-
-        on = self.progress and self.world.is_main and sys.stderr.isatty()
-        return tqdm(total=total, desc=label, unit="img", disable=not on, leave=False)
+        return progress_bar(total, label, "img", self.progress and self.world.is_main and sys.stderr.isatty())
 
 
 def _first(row: tuple) -> int:

@@ -23,6 +23,7 @@ import torch
 
 from ..errors import MetricError
 from ..fileio import atomic_write
+from .checks import checked_count, checked_moments, checked_text, interruptible
 
 log = logging.getLogger("inceptionkit.metrics")
 
@@ -45,6 +46,11 @@ class Moments:
         n = self.count
         mu = self.sum / n
         sigma = (self.outer - n * torch.outer(mu, mu)) / (n - 1)
+        if not (torch.isfinite(mu).all() and torch.isfinite(sigma).all()):
+            raise MetricError(
+                f"{source or 'input'}: the network's features of these images are not finite (NaN or Inf): "
+                "are its weights broken?"
+            )
         return Statistics(mu.cpu().numpy(), sigma.cpu().numpy(), n, mode, source)
 
 
@@ -64,7 +70,9 @@ class Statistics:
 
 
 def save_statistics(path: str | Path, stats: Statistics) -> None:
-    """pytorch-fid's ``.npz`` layout plus our mode, dims and count keys, written atomically."""
+    """pytorch-fid's ``.npz`` layout plus our mode, dims and count keys, written atomically, once
+    checked as a file read back would be (:func:`load_statistics`)."""
+    checked_moments(str(path), ("mu", stats.mu), ("sigma", stats.sigma))
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -81,21 +89,31 @@ def save_statistics(path: str | Path, stats: Statistics) -> None:
 
 
 def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
-    """A statistics file (ours, pytorch-fid's or clean-fid's), checked against ``dims`` and ``mode``."""
+    """A statistics file (ours, pytorch-fid's or clean-fid's), checked against ``dims`` and ``mode``:
+    every array is validated by name (:mod:`.checks`) before use."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with _open_npz(path) as f:
             keys = set(f.files)
             if not {"mu", "sigma"} <= keys:
                 raise MetricError(f"{path}: not a statistics file (it has no 'mu' and 'sigma' arrays)")
-            mu, sigma = f["mu"].astype(np.float64), f["sigma"].astype(np.float64)
-            own = str(f["inceptionkit_mode"]) if "inceptionkit_mode" in keys else None
-            count = int(f["inceptionkit_count"]) if "inceptionkit_count" in keys else None
+            arrays = {
+                k: f[k] for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
+            }
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, MetricError):
             raise
         raise MetricError(f"{path}: cannot read statistics: {e}") from None
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise MetricError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not make a statistics file")
+    mu, sigma = checked_moments(str(path), ("mu", arrays["mu"]), ("sigma", arrays["sigma"]))
+    own = (
+        checked_text(str(path), "inceptionkit_mode", arrays["inceptionkit_mode"])
+        if "inceptionkit_mode" in arrays
+        else None
+    )
+    count = (
+        checked_count(str(path), "inceptionkit_count", arrays["inceptionkit_count"])
+        if "inceptionkit_count" in arrays
+        else None
+    )
     if mu.shape[0] != dims:
         raise MetricError(f"{path}: statistics of {mu.shape[0]} dims, but --dims {dims} was asked")
     if own and own != mode:
@@ -105,22 +123,55 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
     return Statistics(mu, sigma, count or None, own or mode, str(path))
 
 
+def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy array (or a pickle refused above)
+        raise MetricError(
+            f"{path}: not a statistics file (one .npy array, not an .npz archive of 'mu' and 'sigma')"
+        )
+    return loaded
+
+
+# a distance this far below zero, relative to ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b), is float rounding
+# (FID of a set with itself through sqrtm: about -1e-7 of it measured); further below, it is wrong
+ROUNDING = 1e-5
+
+
 def frechet_distance(a: Statistics, b: Statistics, method: str = "sqrtm", eps: float = 1e-6) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrt(S_a S_b)).
 
     ``sqrtm``: pytorch-fid's and clean-fid's way (``scipy.linalg.sqrtm``; where the square root is not
     finite, ``eps`` is added to both diagonals, with a warning). ``eigvals``: torch-fidelity's way
     (the trace of the square root as the sum of the square roots of the product's eigenvalues).
+    Never NaN, infinite or negative: a value below zero by float rounding is 0; one further below, or
+    not finite, is a :class:`MetricError` naming both inputs.
     """
     if a.dims != b.dims:
         raise MetricError(f"{a.source or 'input 1'} has {a.dims} dims, {b.source or 'input 2'} {b.dims}")
     diff = a.mu - b.mu
-    product = a.sigma.dot(b.sigma)
-    if method == "eigvals":
-        tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(product).astype("complex128")).real)
-    else:
-        tr_covmean = _trace_sqrtm(a.sigma, b.sigma, product, eps)
-    return float(diff.dot(diff) + np.trace(a.sigma) + np.trace(b.sigma) - 2 * tr_covmean)
+    with interruptible():
+        product = a.sigma.dot(b.sigma)
+        if method == "eigvals":
+            tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(product).astype("complex128")).real)
+        else:
+            tr_covmean = _trace_sqrtm(a.sigma, b.sigma, product, eps)
+    scale = float(diff.dot(diff) + np.trace(a.sigma) + np.trace(b.sigma))
+    return _checked_distance(
+        scale - 2 * float(tr_covmean), scale, a.source or "input 1", b.source or "input 2"
+    )
+
+
+def _checked_distance(d: float, scale: float, a: str, b: str) -> float:
+    if not np.isfinite(d):
+        raise MetricError(
+            f"the Fréchet distance of {a} and {b} is not finite ({d}): their statistics are broken"
+        )
+    if d < -ROUNDING * abs(scale):
+        raise MetricError(
+            f"the Fréchet distance of {a} and {b} came out negative ({d:.6g}), which no two covariances give: "
+            "the square root of their product is inaccurate (too few images for these dims?)"
+        )
+    return max(d, 0.0)
 
 
 def _sqrtm(m: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..evaluate import EvalResult, evaluate
 from ..loader import worker_context
 from ..model import InceptionNet
 from ..preprocess import Preprocess
+from ..text import progress_bar
 from ..weights.native import WeightMeta, load_native, native_bytes, read_native_metadata
 from .batches import plan_epoch
 from .checkpoint import STATE_FORMAT, Checkpoint, read_latest, tidy, write_set
@@ -31,6 +32,7 @@ from .report import (
     EpochSums,
     epoch_line,
     metrics_rows,
+    rate,
     require_tensorboard,
     summary_writer,
     write_metrics,
@@ -300,19 +302,10 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def _progress_bar(self):
-        from tqdm import tqdm
-
         cfg = self.cfg
         show = self.verbose and (sys.stderr.isatty() if cfg.progress is None else cfg.progress)
-        return tqdm(
-            total=self.steps_per_epoch,
-            initial=self.pos.batch,
-            desc=f"epoch {self.pos.epoch + 1}/{cfg.epochs}",
-            unit="step",
-            disable=not show,
-            leave=False,
-            dynamic_ncols=True,
-        )
+        epoch = f"epoch {self.pos.epoch + 1}/{cfg.epochs}"
+        return progress_bar(self.steps_per_epoch, epoch, "step", show, initial=self.pos.batch)
 
     def _train_epoch(self) -> None:
         cfg, pos, sums = self.cfg, self.pos, self.sums
@@ -346,7 +339,7 @@ class Trainer:
                 bar.set_postfix(
                     loss=f"{sums.mean_loss:.3f}",
                     acc=f"{sums.accuracy:.1%}",
-                    img_s=f"{sums.images_per_second(self.d.size):.0f}",
+                    img_s=rate(sums.images_per_second(self.d.size)),
                     refresh=False,
                 )
                 every = cfg.checkpoint_every

@@ -120,10 +120,15 @@ def summary_writer(path: Path, step: int):
     return SummaryWriter(str(path), purge_step=step or None)
 
 
+def rate(per_second: float) -> str:
+    """Images per second, with the digits that matter: 312, 41.5, 0.38 (a slow run is not "0")."""
+    return f"{per_second:.0f}" if per_second >= 100 else f"{per_second:.3g}"
+
+
 def epoch_line(row: dict, epochs: int, k: int, best: bool) -> str:
     return (
         f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  "
         f"loss {row['train_loss']:.3f}  acc {row['train_acc']:.2%}  val loss {row['val_loss']:.3f}  "
         f"val acc {row['val_acc']:.2%}  top-{k} {row['val_top5']:.2%}  lr {row['lr']:.2e}  "
-        f"{row['seconds']:.1f} s  {row['img_per_s']:.0f} img/s{'  *' if best else ''}"
+        f"{row['seconds']:.1f} s  {rate(row['img_per_s'])} img/s{'  *' if best else ''}"
     )

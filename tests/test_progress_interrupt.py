@@ -1,0 +1,197 @@
+"""Issue 19, item 8: long work shows progress on a terminal (``fid``, ``fid stats``, ``train --data``
+within an epoch), rates keep their digits, and Ctrl-C (a real SIGINT to the command's process group,
+as a terminal sends it) ends a command within 2 seconds, with the resume hint where there is one.
+
+The terminal is a pseudo-terminal from Python's ``pty`` module, left at the size a fresh one has
+(0 x 0: tqdm drew nothing on it before)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_folder, photo_folder
+
+from inceptionkit.train.report import epoch_line
+
+pytestmark = pytest.mark.subprocess
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra}
+
+
+class Command:
+    """``python -m inceptionkit ARGS`` in its own session (a terminal's foreground process group),
+    its stdout and stderr on a pseudo-terminal (``tty``) or pipes, read as they come."""
+
+    def __init__(self, args: list[str], *, tty: bool, **env: str) -> None:
+        self.text, self.start = "", time.monotonic()
+        argv = [sys.executable, "-m", "inceptionkit", *map(str, args)]
+        if tty:
+            master, slave = pty.openpty()
+            self.proc = subprocess.Popen(
+                argv, stdout=slave, stderr=slave, env=_env(**env), start_new_session=True
+            )
+            os.close(slave)
+            read = lambda: os.read(master, 65536)  # noqa: E731
+        else:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=_env(**env),
+                start_new_session=True,
+            )
+            read = lambda: os.read(self.proc.stdout.fileno(), 65536)  # noqa: E731
+        self.reader = threading.Thread(target=self._read, args=(read,), daemon=True)
+        self.reader.start()
+
+    def _read(self, read) -> None:
+        while True:
+            try:
+                chunk = read()
+            except OSError:  # the pty's other end closed
+                return
+            if not chunk:
+                return
+            self.text += chunk.decode(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 240) -> None:
+        while not re.search(pattern, self.text):
+            assert self.proc.poll() is None, f"ended before {pattern!r}: {self.text[-2000:]}"
+            assert time.monotonic() - self.start < timeout, (
+                f"no {pattern!r} in {timeout} s: {self.text[-2000:]}"
+            )
+            time.sleep(0.05)
+
+    def interrupt(self) -> float:
+        """Ctrl-C: SIGINT to the whole process group; the seconds until the command ended."""
+        sent = time.monotonic()
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        ended = time.monotonic() - sent
+        self.reader.join(timeout=5)
+        return ended
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        return code
+
+
+# ---------------------------------------------------------------------------------------------------
+# progress on a terminal
+# ---------------------------------------------------------------------------------------------------
+
+# a tqdm frame: images done of 8 and their rate (tqdm writes a rate below 1/s as seconds per image)
+RATE = r"\d+/8 \[[^\]]*?\d+(\.\d+)?(img/s|s/img)\]"
+
+
+@pytest.fixture(scope="module")
+def eight(tmp_path_factory):
+    root = tmp_path_factory.mktemp("progress")
+    return photo_folder(root / "a", 8, [(60, 45)], seed=3), photo_folder(root / "b", 8, [(60, 45)], seed=4)
+
+
+def shown(folder: Path) -> str:
+    """How a bar names a folder: its last 31 characters after an ellipsis (the rate stays on the line)."""
+    return re.escape("…" + str(folder)[-31:])
+
+
+@pytest.mark.slow
+def test_fid_and_fid_stats_show_images_done_and_images_per_second_on_a_terminal(eight, fid_weights, tmp_path):
+    a, b = eight
+    common = ["--weights", fid_weights, "--dims", "64", "--batch-size", "1", "--workers", "0"]
+    stats = Command(["fid", "stats", a, "-o", tmp_path / "a.npz", *common], tty=True)
+    assert stats.finish() == 0, stats.text
+    assert re.search(rf"{shown(a)}: +\d+%\|.*?{RATE}", stats.text), stats.text
+    both = Command(["fid", a, b, *common], tty=True)
+    assert both.finish() == 0, both.text
+    for folder in (a, b):
+        assert re.search(rf"{shown(folder)}: +\d+%\|.*?{RATE}", both.text), both.text
+    assert both.text.rstrip().splitlines()[-1].startswith("FID: ")
+
+
+@pytest.mark.slow
+def test_train_on_a_folder_shows_progress_within_an_epoch(tmp_path):
+    make_folder(tmp_path / "data" / "train", {"ant": 12, "bee": 12}, size=10)
+    make_folder(tmp_path / "data" / "val", {"ant": 3, "bee": 3}, size=10, seed=1)
+    args = ["train", "--data", tmp_path / "data", "--model", "inception_small", "--img-size", "8"]
+    run = Command([*args, "--epochs", "1", "--batch-size", "2", "--run-dir", tmp_path / "run"], tty=True)
+    assert run.finish() == 0, run.text
+    frame = r"epoch 1/1: +\d+%\|[^|]*\| +\d+/12 \[[^\]]*(step/s|s/step), acc=[\d.]+%, img_s=[\d.]+"
+    assert re.search(frame, run.text), run.text
+
+
+def test_images_per_second_keep_their_digits():
+    """A short or slow run (a fine-tuned Inception-v3 on a CPU) printed "0 img/s"."""
+    row = dict(
+        epoch=1, train_loss=1, train_acc=0.5, val_loss=1, val_acc=0.5, val_top5=1, lr=1e-3, seconds=9.0
+    )
+    assert epoch_line({**row, "img_per_s": 0.384}, 1, 5, False).endswith("9.0 s  0.384 img/s")
+    assert epoch_line({**row, "img_per_s": 41.47}, 1, 5, True).endswith("9.0 s  41.5 img/s  *")
+    assert epoch_line({**row, "img_per_s": 312.6}, 1, 5, False).endswith("9.0 s  313 img/s")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_square_root_of_2048_dims_ends_fid_at_once(tmp_path):
+    """scipy's sqrtm of a 2048 x 2048 product holds the interpreter for 20 s and more on two cores:
+    KeyboardInterrupt came only after it."""
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        x = rng.normal(size=(2100, 2048))
+        np.savez(
+            tmp_path / f"{name}.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False)
+        )  # pytorch-fid's layout
+    fid = Command(["fid", tmp_path / "a.npz", tmp_path / "b.npz"], tty=False, OPENBLAS_NUM_THREADS="1")
+    fid.wait_for(rf"{re.escape(str(tmp_path / 'b.npz'))}: records no mode")  # both files read and checked
+    time.sleep(1.0)
+    assert fid.interrupt() < 2.0, fid.text
+    assert (
+        fid.proc.returncode in (130, -signal.SIGINT) and "Traceback" not in fid.text and "FID" not in fid.text
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_training_within_2_seconds_with_the_resume_hint(tmp_path):
+    make_folder(tmp_path / "data", {"ant": 100, "bee": 100}, size=32)
+    run = tmp_path / "run"
+    args = ["train", "--data", tmp_path / "data", "--model", "inception_small", "--img-size", "32"]
+    train = Command([*args, "--batch-size", "2", "--workers", "2", "--run-dir", run], tty=False)
+    train.wait_for(r"; run folder ")
+    time.sleep(1.5)  # into the first epoch, the workers decoding
+    assert train.interrupt() < 2.0, train.text
+    assert train.proc.returncode == 130 and "Traceback" not in train.text
+    assert (
+        train.text.rstrip().splitlines()[-1]
+        == f"interrupted; continue with: inceptionkit train --resume {run}"
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_fid_within_2_seconds_while_workers_decode(tmp_path, fid_weights):
+    a = photo_folder(tmp_path / "a", 40, [(120, 90)], fmt="jpeg", seed=5)
+    fid = Command(["fid", a, a, "--weights", fid_weights, "--batch-size", "4", "--workers", "2"], tty=True)
+    fid.wait_for(r"0/40 \[")  # the network is loaded, the workers are decoding
+    assert fid.interrupt() < 2.0, fid.text
+    assert fid.proc.returncode == 130 and "Traceback" not in fid.text and "FID:" not in fid.text

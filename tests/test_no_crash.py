@@ -1,11 +1,18 @@
-"""Issue 17 item 4 and issue 19 item 10: a process that ran a native runtime (OpenVINO, ONNX Runtime)
-in process and then starts decoding workers never crashes. The cause: forking a process whose runtime
-thread pools are running (OpenVINO's TBB arena, ONNX Runtime's intra-op pool) gives a child with
-their locks and none of their threads (undefined behaviour under POSIX); the loading loop now starts
-its workers with forkserver once such a runtime is loaded (inceptionkit.loader.worker_context).
+"""Issue 17 item 4 and issue 19 item 10: a process that ran OpenVINO in process and then starts another
+process never crashes.
 
-The loops run in a child process, so a segmentation fault shows as its exit status (-11), not as a
-lost pytest worker."""
+The cause (a core dump of the crashed pytest worker: SIGSEGV with si_code SI_KERNEL and address 0, its
+main thread waiting in poll() for a child): OpenVINO's compile_model installs an alternate signal
+stack on the calling thread and frees that memory when its objects go away, leaving the thread's
+sigaltstack pointing at unmapped memory. Python installs its signal handlers with SA_ONSTACK, so the
+next signal the kernel delivers to that thread (SIGCHLD when a child exits) cannot be written there
+and the kernel kills the process. inceptionkit.engines.signals.kept_signal_stack gives the thread its
+own stack back around every compile. (Workers of the loading loop also start with forkserver once a
+native runtime is loaded: a forked child of a process whose runtime thread pools run inherits their
+locks without their threads.)
+
+The loops run in a child process, so a crash shows as its exit status (-11), not as a lost pytest
+worker."""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from pathlib import Path
 import pytest
 from helpers import fid_weights_file, photo_folder, save_small
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+pytestmark = pytest.mark.subprocess
 TESTS = Path(__file__).parent
 
 
@@ -48,6 +55,50 @@ def _loop(folder: str, work: str, rounds: str) -> dict:
     return {"codes": codes, "contexts": contexts}
 
 
+def _stack_after_openvino(work: str) -> dict:
+    """The thread's signal stack before and after three OpenVINO compiles whose objects are then freed,
+    and whether its memory is still mapped."""
+    import faulthandler
+    import gc
+
+    import torch
+
+    import inceptionkit as ik
+    from inceptionkit.engines import build_engine
+    from inceptionkit.engines.signals import signal_stack
+
+    faulthandler.enable()  # an alternate signal stack of Python's own, as under pytest
+    from inceptionkit.engines import ensure_onnx
+    from inceptionkit.engines.onnx_engines import OpenVinoRunner
+
+    before = signal_stack()
+    model = ik.create_model("inception_small", num_classes=10).eval()
+    for size in (28, 32):
+        engine = build_engine("openvino", model, size=size, cache_dir=work)  # inceptionkit's settings
+        engine(torch.zeros(1, 3, size, size))
+        defaults = OpenVinoRunner(ensure_onnx(model, work, input_size=size), {})  # OpenVINO's defaults
+        defaults(torch.zeros(1, 3, size, size))
+        del engine, defaults
+    gc.collect()
+    after = signal_stack()
+    maps = [line.split() for line in Path("/proc/self/maps").read_text().splitlines()]
+    mapped = any(int(a, 16) <= after[0] < int(b, 16) for a, b in (m[0].split("-") for m in maps))
+    return {"before": before, "after": after, "mapped": mapped}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack and /proc/self/maps")
+def test_openvino_leaves_the_thread_its_own_signal_stack(tmp_path):
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(TESTS)!r}); import test_no_crash as t; "
+        f"print(json.dumps(t._stack_after_openvino(sys.argv[1])))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["after"] == out["before"] and out["after"][2] > 0 and out["mapped"]
+
+
+@pytest.mark.slow
 def test_predict_on_openvino_then_features_and_fid_twenty_times_in_one_process(tmp_path):
     folder = photo_folder(tmp_path / "photos", 4, [(40, 32), (48, 48)], fmt="jpeg")
     save_small(tmp_path / "small.safetensors")

@@ -11,6 +11,7 @@ from ..errors import EngineError
 from .base import Engine
 from .hardware import bf16_unit, int8_unit
 from .runtime import OnnxRunner
+from .signals import kept_signal_stack
 
 INSTALL_OPENVINO = "pip install 'inceptionkit[openvino]'"
 
@@ -67,7 +68,8 @@ class OpenVinoRunner:
             if shape is not None:
                 model = self.model.clone()
                 model.reshape({model.inputs[0].any_name: list(shape)})
-            self.compiled[shape] = self.core.compile_model(model, "CPU", self.config)
+            with kept_signal_stack():  # OpenVINO would leave the thread its own, later freed, signal stack
+                self.compiled[shape] = self.core.compile_model(model, "CPU", self.config)
         return self.compiled[shape]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

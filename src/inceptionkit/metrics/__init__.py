@@ -5,7 +5,16 @@ any size), statistics files, tensors or iterators of batches (a training loop's 
 ``compute_statistics`` gives the mean and covariance to save (``save_statistics``) and compare later.
 """
 
-from .api import DEFAULT_WEIGHTS, MetricResult, Network, calculate_metrics, compute_statistics
+from .api import (
+    DEFAULT_WEIGHTS,
+    MetricResult,
+    Network,
+    calculate_metrics,
+    compute_reference,
+    compute_statistics,
+)
+from .evaluation import save_reference
+from .extras import Extras
 from .network import DIMS, TAPS, FIDFeatures, load_fid_model
 from .pipelines import MODES, PIPELINES
 from .prdc import ManifoldScores, prdc
@@ -16,6 +25,7 @@ from .uncertainty import Extrapolation, Interval, bootstrap_fid, bootstrap_kid, 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "DIMS",
+    "Extras",
     "Extrapolation",
     "Interval",
     "ManifoldScores",
@@ -30,6 +40,7 @@ __all__ = [
     "bootstrap_fid",
     "bootstrap_kid",
     "calculate_metrics",
+    "compute_reference",
     "compute_statistics",
     "fid_infinity",
     "frechet_distance",
@@ -38,5 +49,6 @@ __all__ = [
     "load_fid_model",
     "load_statistics",
     "prdc",
+    "save_reference",
     "save_statistics",
 ]

@@ -53,3 +53,19 @@ def main_job(tmp_path_factory):
     with contextlib.redirect_stdout(out):
         code = main(["train", "--run-dir", str(run)])
     return run, out.getvalue(), code, time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """A random-weight FID network file (pytorch-fid's layout), built once per session."""
+    from helpers import fid_weights_file
+
+    return fid_weights_file(tmp_path_factory.mktemp("fid-weights"))
+
+
+@pytest.fixture(scope="session")
+def fid_network(fid_weights):
+    """That file loaded once: pass it as ``network=`` to skip loading it again."""
+    from inceptionkit.metrics import Network
+
+    return Network.load(fid_weights, "pytorch-fid")

@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from helpers import blob_pictures as _pixels
 from PIL import Image
 
 from inceptionkit.cli import main
@@ -18,18 +19,6 @@ from inceptionkit.metrics import MODES, calculate_metrics
 from inceptionkit.metrics.inputs import check_images
 
 FID = "frechet_inception_distance"
-
-
-def _pixels(n: int, seed: int) -> np.ndarray:
-    """Smooth random pictures (N, 40, 48, 3) uint8: a few blobs each, so the features vary."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:40, 0:48]
-    out = np.zeros((n, 40, 48, 3))
-    for i in range(n):
-        for _ in range(4):
-            cy, cx, r = rng.uniform(0, 40), rng.uniform(0, 48), rng.uniform(4, 14)
-            out[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r**2)[..., None] * rng.uniform(0, 200, 3)
-    return out.clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ def calculate_metrics(
     a, b = _inputs(input1, input2, mode, dims, fid or kid or extras.needs_features, kid, isc and mode != EVALUATOR)
     if b is not None:
         extras.check_inputs(a.has_images, b.has_images, (a.label, b.label))
-        extras.check_counts({x.label: x.count for x in (a, b) if x.count is not None})  # before any work
+        extras.check_counts({x.label: x.count for x in (a, b) if x.count is not None} if b.count else {})
     if mode == EVALUATOR:
         return _evaluator(a, b, weights, network, run, dev, world, extras, kid, dims)
     fa = fb = None

@@ -71,7 +71,13 @@ class Extras:
                 raise MetricError(f"{label}: {what} needs images (their features), not a statistics file")
 
     def check_counts(self, counts: dict[str, int]) -> None:
-        """At least k + 1 images on each side for the k-NN figures (a point is its own 0-th neighbour)."""
+        """At least k + 1 images on each side for the k-NN figures (a point is its own 0-th neighbour),
+        and FD∞'s smallest subset among the samples (the last of ``counts``)."""
+        if self.fid_infinity and counts and (n := list(counts.values())[-1]) < self.fid_infinity_min_size:
+            raise MetricError(
+                f"{list(counts)[-1]}: {n} images; FD∞ fits {self.fid_infinity_points} FIDs from "
+                f"{self.fid_infinity_min_size} samples up; set a smaller smallest subset"
+            )
         if not self.prdc:
             return
         need = max(self.prdc_k) + 1

@@ -92,8 +92,8 @@ def test_fid_infinity_needs_its_minimum_size(batches, fid_weights, capsys):
     code = main(["fid", *map(str, batches), "--weights", str(fid_weights), "--dims", "64", "--fid-infinity"])
     _, err = capsys.readouterr()
     assert code == 2 and err.strip() == (
-        f"inceptionkit fid: error: {batches[1]}: 9 images; FD∞ fits 15 FIDs from 5000 samples up "
-        "; set a smaller smallest subset"
+        f"inceptionkit fid: error: {batches[1]}: 9 images; FD∞ fits 15 FIDs from 5000 samples up; "
+        "set a smaller smallest subset"
     )
 
 

@@ -13,12 +13,14 @@ from .api import (
     compute_reference,
     compute_statistics,
 )
+from .compare import Comparison, compare_modes
 from .evaluation import save_reference
 from .extras import Extras
 from .network import DIMS, TAPS, FIDFeatures, load_fid_model
 from .pipelines import MODES, PIPELINES
 from .prdc import ManifoldScores, prdc
 from .scores import inception_score, kernel_inception_distance
+from .stateful import FrechetInceptionDistance
 from .stats import Moments, Statistics, frechet_distance, load_statistics, save_statistics
 from .uncertainty import Extrapolation, Interval, bootstrap_fid, bootstrap_kid, fid_infinity
 
@@ -32,7 +34,9 @@ __all__ = [
     "MODES",
     "PIPELINES",
     "TAPS",
+    "Comparison",
     "FIDFeatures",
+    "FrechetInceptionDistance",
     "MetricResult",
     "Moments",
     "Network",
@@ -40,6 +44,7 @@ __all__ = [
     "bootstrap_fid",
     "bootstrap_kid",
     "calculate_metrics",
+    "compare_modes",
     "compute_reference",
     "compute_statistics",
     "fid_infinity",

@@ -87,6 +87,8 @@ def compare_modes(
         raise MetricError(f"modes {', '.join(unknown)}: use some of {', '.join(MODES)}")
     left_out = [EVALUATOR] if dims != POOL_DIMS and EVALUATOR in asked else []
     asked = [m for m in asked if m not in left_out]
+    for source, label in ((input1, "input 1"), (input2, "input 2")):  # refused before any work
+        _images_only(open_input(source, label, asked[0], dims))
     run = settings_from(settings, overrides)
     dev = process_device(run.device)
     world = join(dev)
@@ -105,12 +107,14 @@ def compare_modes(
     return Comparison([rows[m] for m in asked], info)
 
 
+def _images_only(inp) -> None:
+    if not inp.has_images:
+        raise MetricError(f"{inp.label}: a statistics file belongs to one mode; comparing modes needs images")
+
+
 def _pass(a, b, lead: str, members: list[str], dims: int, network: Network, run, dev, world, kid: bool):
     """One network pass over both inputs, in the lead mode's pipeline."""
     x, y = open_input(a, "input 1", lead, dims), open_input(b, "input 2", lead, dims)
-    for inp in (x, y):
-        if not inp.has_images:
-            raise MetricError(f"{inp.label}: a statistics file belongs to one mode; fid compare needs images")
     if EVALUATOR in members:
         runner = replace(_runner(EvaluatorNet(network.model).to(dev), lead, dev, world, run), keep_logits=True)
     else:

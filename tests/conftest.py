@@ -57,8 +57,15 @@ def main_job(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fid_weights(tmp_path_factory):
-    """A random-weight FID network saved as pytorch-fid publishes its weights, built once per session
-    (helpers.fid_weights_file)."""
+    """A random-weight FID network file (pytorch-fid's layout), built once per session."""
     from helpers import fid_weights_file
 
     return fid_weights_file(tmp_path_factory.mktemp("fid-weights"))
+
+
+@pytest.fixture(scope="session")
+def fid_network(fid_weights):
+    """That file loaded once: pass it as ``network=`` to skip loading it again."""
+    from inceptionkit.metrics import Network
+
+    return Network.load(fid_weights, "pytorch-fid")

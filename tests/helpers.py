@@ -218,3 +218,17 @@ def fid_weights_file(folder: Path, seed: int = 0) -> Path:
         torch.manual_seed(seed)
         torch.save(randomize_fid_network(pytorch_fid_network(), seed).state_dict(), path)
     return path
+
+
+def blob_pictures(n: int, seed: int, size: tuple[int, int] = (40, 48)) -> np.ndarray:
+    """Smooth random pictures (N, H, W, 3) uint8, a few coloured blobs each: features that vary from
+    picture to picture, at a size that keeps the FID tests fast."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.zeros((n, h, w, 3))
+    for i in range(n):
+        for _ in range(4):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, 14)
+            out[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r**2)[..., None] * rng.uniform(0, 200, 3)
+    return out.clip(0, 255).astype(np.uint8)

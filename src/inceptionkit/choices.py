@@ -24,6 +24,7 @@ FID_MODES = (
     "torchmetrics-legacy",
     "clean-legacy-tensorflow",
     "clean-legacy-pytorch",
+    "guided-diffusion",
 )
 FID_TAPS = {64: "pool_1", 192: "pool_2", 768: "mixed_6e", 2048: "mixed_7c"}  # dims -> the stage they come from
 

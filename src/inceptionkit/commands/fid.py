@@ -1,5 +1,6 @@
-"""``inceptionkit fid A B``: FID (and KID, IS) of two folders or statistics files, computed exactly as
-pytorch-fid, torch-fidelity or clean-fid compute it; ``fid stats DIR -o FILE``; ``fid bench A B``."""
+"""``inceptionkit fid A B``: FID (and KID, IS, precision/recall/density/coverage, FD∞, intervals) of two
+inputs, computed exactly as the chosen library computes it; ``fid stats SRC -o FILE``;
+``fid compare A B`` (every mode side by side: :mod:`.fid_compare`); ``fid bench A B``."""
 
 from __future__ import annotations
 
@@ -22,14 +23,16 @@ DIMS = tuple(FID_TAPS)
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fid",
-        help="FID, KID and Inception Score as pytorch-fid, torch-fidelity or clean-fid compute them",
-        description="inceptionkit fid A B: the Frechet Inception Distance between A and B, each a folder of "
-        "images (searched recursively, any size and format) or a statistics .npz file; printed last. "
-        "inceptionkit fid stats DIR -o FILE.npz: save DIR's statistics (pytorch-fid's layout). "
-        "inceptionkit fid bench A B: images/s against pytorch-fid on the same folders. "
+        help="FID, KID, IS, precision/recall as pytorch-fid, torch-fidelity, clean-fid, torchmetrics or "
+        "guided-diffusion's evaluator compute them",
+        description="inceptionkit fid A B: the Frechet Inception Distance between A (the reference) and B "
+        "(the samples), each a folder of images (searched recursively, any size and format), an .npz "
+        "image batch (arr_0, N x H x W x 3 uint8), a .zip of images or a statistics .npz; printed last. "
+        "inceptionkit fid stats SRC -o FILE.npz: save SRC's statistics. inceptionkit fid compare A B: "
+        "every mode side by side. inceptionkit fid bench A B: images/s against pytorch-fid. "
         "Under torchrun the images are split across the processes.",
     )
-    p.add_argument("inputs", nargs="+", metavar="A B | stats DIR | bench A B")
+    p.add_argument("inputs", nargs="+", metavar="A B | stats SRC | compare A B | bench A B")
     p.add_argument("--mode", choices=MODES, default="pytorch-fid", help="whose pipeline to reproduce")
     p.add_argument("--dims", type=int, choices=DIMS, default=2048, help="feature tap (default 2048)")
     p.add_argument(
@@ -39,18 +42,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kid-subsets", type=positive_int, default=100, metavar="N")
     p.add_argument("--kid-subset-size", type=positive_int, default=1000, metavar="N")
     p.add_argument("--isc-splits", type=positive_int, default=10, metavar="N")
+    _add_extras(p)
     p.add_argument("--weights", metavar="FILE_OR_TAG", help="the FID network's weights (default: the mode's)")
     add_run_arguments(
         p, batch_size=50, skip_bad="compute on the readable images, listing the others",
         workers_help="background processes decoding and resizing images",
-    )
+    )  # fmt: skip
     p.add_argument("-o", "--output", metavar="FILE.npz", help="fid stats: where to save the statistics")
+    p.add_argument("--modes", metavar="M1,M2", help="fid compare: the modes to compare (default: all)")
+    p.add_argument("--report", metavar="DIR", help="also write an HTML report of the results into DIR")
     add_format_argument(p, "the metrics")
     p.set_defaults(func=run)
 
 
-def _common(args: argparse.Namespace) -> dict:
-    return dict(weights=args.weights, settings=run_settings(args))
+def _k_pair(text: str) -> tuple[int, int]:
+    parts = [positive_int(t) for t in text.split(",")]
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"one k or two (k for precision/recall, k for density/coverage): {text}")
+    return (parts[0], parts[-1])
+
+
+def _ci(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a confidence level between 0 and 1 (e.g. 0.95), got {text}")
+    return value
+
+
+def _add_extras(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--prdc", action="store_true", help="also precision, recall, density and coverage (A real, B generated)"
+    )
+    p.add_argument(
+        "--prdc-k", type=_k_pair, default=(3, 5), metavar="K[,K_DC]",
+        help="their neighbourhoods: K for all four, or K for precision/recall and K_DC for density/coverage "
+        "(default 3,5: Kynkaenniemi et al.'s and Naeem et al.'s)",
+    )  # fmt: skip
+    p.add_argument("--fid-infinity", action="store_true", help="also FD∞ (Chong & Forsyth) of B against A")
+    p.add_argument(
+        "--fid-infinity-min-size", type=positive_int, default=5000, metavar="N",
+        help="FD∞'s smallest subset (default 5000, as score_infinity.py)",
+    )  # fmt: skip
+    p.add_argument("--ci", type=_ci, metavar="LEVEL", help="bootstrap confidence intervals for FID and KID")
+    p.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N", help="resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="the bootstrap's and FD∞'s random seed (default 0)")
+
+
+def metric_arguments(args: argparse.Namespace) -> dict:
+    """The keywords of :func:`~inceptionkit.metrics.calculate_metrics` that the flags give."""
+    return dict(
+        mode=args.mode, dims=args.dims, kid=args.kid, isc=args.isc, kid_subsets=args.kid_subsets,
+        kid_subset_size=args.kid_subset_size, isc_splits=args.isc_splits, prdc=args.prdc, prdc_k=args.prdc_k,
+        fid_infinity=args.fid_infinity, fid_infinity_min_size=args.fid_infinity_min_size, ci=args.ci,
+        bootstrap=args.bootstrap, seed=args.seed, weights=args.weights, settings=run_settings(args),
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,43 +103,81 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import calculate_metrics
 
     action, rest = args.inputs[0], args.inputs[1:]
-    if action == "stats":
-        return _stats(args, rest)
-    if action == "bench":
-        return _bench(args, rest)
+    if action in ("stats", "bench", "compare"):
+        return {"stats": _stats, "bench": _bench, "compare": _compare}[action](args, rest)
     if len(args.inputs) != 2:
-        raise UsageError(f"fid takes two folders or statistics files, A and B; got {len(args.inputs)}")
+        raise UsageError(f"fid takes two inputs, A and B; got {len(args.inputs)}")
     with _offline_hint(args):
-        result = calculate_metrics(
-            *args.inputs,
-            mode=args.mode,
-            dims=args.dims,
-            kid=args.kid,
-            isc=args.isc,
-            kid_subsets=args.kid_subsets,
-            kid_subset_size=args.kid_subset_size,
-            isc_splits=args.isc_splits,
-            **_common(args),
-        )
+        result = calculate_metrics(*args.inputs, **metric_arguments(args))
     if not current_world().is_main:
         return 0
+    if args.report:
+        write_report(args.report, result)
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2, allow_nan=False))
-        return 0
+    else:
+        print_result(result, args)
+    return 0
+
+
+def write_report(directory: str, result) -> None:
+    """``--report DIR``: the report writer (``metrics/report.py``: ``write_report(out_dir, data)``)."""
+    try:
+        from ..metrics import report
+    except ImportError:
+        raise UsageError("--report: this version has no report writer") from None
+    report.write_report(Path(directory), report.report_data(result))
+
+
+def print_result(result, args: argparse.Namespace) -> None:
     s, m = result.settings, result.metrics
     w = s["weights"]
-    print(
-        f"mode {s['mode']}, {s['dims']} dims"
-        + (f", weights {w['file']} (sha256 {w['sha256'][:12]})" if w else "")
-    )
+    weights = f", weights {w['file']} (sha256 {w['sha256'][:12]})" if w else ""
+    print(f"mode {s['mode']}, {s['dims']} dims{weights}")
     print("; ".join(f"{k}: {_images(v)}" for k, v in s["images"].items()))
     if args.kid:
         mean, std = m["kernel_inception_distance_mean"], m["kernel_inception_distance_std"]
         print(f"KID: {mean:.7g} ± {std:.7g} ({s['kid_subsets']} subsets of {s['kid_subset_size']})")
-    if args.isc:
+    if args.isc and s["mode"] != "guided-diffusion":
         print(f"IS ({args.inputs[0]}): {m['inception_score_mean']:.7g} ± {m['inception_score_std']:.7g}")
-    print(f"FID: {m['frechet_inception_distance']:.7g}")
-    return 0
+    for line in extras_lines(m, s):
+        print(line)
+    if s["mode"] == "guided-diffusion":
+        for line in evaluator_lines(m):
+            print(line)
+    else:
+        print(f"FID: {m['frechet_inception_distance']:.7g}")
+
+
+def extras_lines(m: dict, s: dict) -> list[str]:
+    """The figures of :mod:`~inceptionkit.metrics.extras`, one line each."""
+    out = []
+    if "density" in m:
+        k = s["prdc"]
+        pr = f"precision {m['precision']:.4f}, recall {m['recall']:.4f} (k = {k['k_pr']}); " if s["mode"] != "guided-diffusion" else ""
+        out.append(f"{pr}density {m['density']:.4f}, coverage {m['coverage']:.4f} (k = {k['k_dc']})")
+    if "frechet_inception_distance_infinity" in m:
+        f = s["fid_infinity"]
+        out.append(
+            f"FD∞: {m['frechet_inception_distance_infinity']:.7g} ({f['ci']:.0%} interval "
+            f"{m['frechet_inception_distance_infinity_ci_low']:.7g} to {m['frechet_inception_distance_infinity_ci_high']:.7g}; "
+            f"{len(f['sizes'])} FIDs from {f['sizes'][0]} to {f['sizes'][-1]} samples)"
+        )
+    for name, key in (("FID", "frechet_inception_distance"), ("KID", "kernel_inception_distance_mean")):
+        if f"{key}_ci_low" in m:
+            i = s["interval"]
+            out.append(
+                f"{name} {i['ci']:.0%} interval: {m[f'{key}_ci_low']:.7g} to {m[f'{key}_ci_high']:.7g} "
+                f"({i['bootstrap']} bootstrap resamples, seed {i['seed']})"
+            )
+    return out
+
+
+def evaluator_lines(m: dict) -> list[str]:
+    """guided-diffusion's evaluator's last lines, as it prints them (``print("FID:", value)``)."""
+    names = [("Inception Score", "inception_score_mean"), ("FID", "frechet_inception_distance"),
+             ("sFID", "spatial_frechet_inception_distance"), ("Precision", "precision"), ("Recall", "recall")]  # fmt: skip
+    return [f"{label}: {float(m[key])}" for label, key in names if key in m]
 
 
 def _images(count: int | None) -> str:
@@ -120,19 +203,34 @@ def _offline_hint(args: argparse.Namespace) -> Iterator[None]:
 
 def _stats(args: argparse.Namespace, rest: list[str]) -> int:
     from ..devices import current_world
-    from ..metrics import compute_statistics, save_statistics
+    from ..metrics import compute_reference, compute_statistics, save_reference, save_statistics
 
     if len(rest) != 1 or not args.output:
-        raise UsageError("fid stats takes one folder and -o FILE.npz")
-    if not Path(rest[0]).is_dir():
-        raise UsageError(f"{rest[0]}: no such folder")
+        raise UsageError("fid stats takes one input (a folder, .npz image batch or .zip) and -o FILE.npz")
+    if not Path(rest[0]).exists():
+        raise UsageError(f"{rest[0]}: no such folder or file")
     check_output(args.output, inputs=rest, suffixes=IMAGE_EXTENSIONS)
+    common = dict(mode=args.mode, dims=args.dims, weights=args.weights, settings=run_settings(args))
+    if args.mode == "guided-diffusion":
+        with _offline_hint(args):
+            pool, spatial = compute_reference(rest[0], **common)
+        if current_world().is_main:
+            with_images = save_reference(args.output, pool, spatial, images=rest[0])
+            what = "arr_0 and its " if with_images else ""
+            print(f"{args.output}: {what}mu, sigma, mu_s, sigma_s of {pool.count} images (guided-diffusion)")
+        return 0
     with _offline_hint(args):
-        stats = compute_statistics(rest[0], mode=args.mode, dims=args.dims, **_common(args))
+        stats = compute_statistics(rest[0], **common)
     if current_world().is_main:
         save_statistics(args.output, stats)
         print(f"{args.output}: statistics of {stats.count} images ({args.mode}, {stats.dims} dims)")
     return 0
+
+
+def _compare(args: argparse.Namespace, rest: list[str]) -> int:
+    from .fid_compare import run_compare
+
+    return run_compare(args, rest)
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
@@ -143,13 +241,9 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
         raise UsageError("fid bench takes two folders of images, A and B")
     settings = run_settings(args)
     r = benchmark_fid(
-        *rest,
-        weights=args.weights,
-        dims=args.dims,
-        batch_size=args.batch_size,
-        workers=settings.worker_count(),
-        device=str(process_device(args.device)),
-    )
+        *rest, weights=args.weights, dims=args.dims, batch_size=args.batch_size,
+        workers=settings.worker_count(), device=str(process_device(args.device)),
+    )  # fmt: skip
     if args.format == "json":
         print(json.dumps(r.as_dict(), indent=2, allow_nan=False))
         return 0
@@ -159,3 +253,4 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"pytorch-fid:      {d['pytorch_fid_images_per_s']:.1f} images/s, FID {r.fid_theirs:.7g}")
     print(f"speedup {r.speedup:.2f}x, FID relative difference {r.relative_difference:.2e}")
     return 0
+

@@ -5,24 +5,38 @@ any size), statistics files, tensors or iterators of batches (a training loop's 
 ``compute_statistics`` gives the mean and covariance to save (``save_statistics``) and compare later.
 """
 
-from .api import DEFAULT_WEIGHTS, MetricResult, Network, calculate_metrics, compute_statistics
+from .api import (
+    DEFAULT_WEIGHTS,
+    MetricResult,
+    Network,
+    calculate_metrics,
+    compute_reference,
+    compute_statistics,
+)
+from .compare import Comparison, compare_modes
+from .evaluation import save_reference
+from .extras import Extras
 from .network import DIMS, TAPS, FIDFeatures, load_fid_model
 from .pipelines import MODES, PIPELINES
 from .prdc import ManifoldScores, prdc
 from .scores import inception_score, kernel_inception_distance
+from .stateful import FrechetInceptionDistance
 from .stats import Moments, Statistics, frechet_distance, load_statistics, save_statistics
 from .uncertainty import Extrapolation, Interval, bootstrap_fid, bootstrap_kid, fid_infinity
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "DIMS",
+    "Extras",
     "Extrapolation",
     "Interval",
     "ManifoldScores",
     "MODES",
     "PIPELINES",
     "TAPS",
+    "Comparison",
     "FIDFeatures",
+    "FrechetInceptionDistance",
     "MetricResult",
     "Moments",
     "Network",
@@ -30,6 +44,8 @@ __all__ = [
     "bootstrap_fid",
     "bootstrap_kid",
     "calculate_metrics",
+    "compare_modes",
+    "compute_reference",
     "compute_statistics",
     "fid_infinity",
     "frechet_distance",
@@ -38,5 +54,6 @@ __all__ = [
     "load_fid_model",
     "load_statistics",
     "prdc",
+    "save_reference",
     "save_statistics",
 ]

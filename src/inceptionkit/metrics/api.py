@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,17 +15,19 @@ import torch
 from ..devices import World, join, process_device
 from ..errors import MetricError, UnreadableImages
 from ..fileio import file_sha256
-from ..images import find_images
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
 from ..weights.hub import download, get_weight_set
 from .checks import unreliable
 from .conventions import CONVENTIONS
+from .evaluation import POOL_DIMS, EvaluatorNet, evaluator_table, reference_from
 from .extract import Features, Runner
+from .extras import Extras
+from .inputs import EVALUATOR, Input, Source, extract, open_input
 from .network import CLASSES, FIDFeatures, load_fid_model
 from .notes import noting
 from .pipelines import MODES
-from .stats import Statistics, frechet_distance, load_statistics
+from .stats import Statistics, frechet_distance
 
 log = logging.getLogger("inceptionkit.metrics")
 
@@ -34,7 +35,6 @@ log = logging.getLogger("inceptionkit.metrics")
 # same TensorFlow weights, which cannot be loaded without its code; pytorch-fid's file is the same graph)
 DEFAULT_WEIGHTS = {mode: c.weights for mode, c in CONVENTIONS.items()}
 BATCH_SIZE = 50  # pytorch-fid's, when the settings give none
-Source = str | os.PathLike | torch.Tensor | Iterable[torch.Tensor]
 
 
 @dataclass
@@ -71,16 +71,6 @@ def _check_mode(mode: str) -> None:
         raise MetricError(f"--mode {mode}: use one of {', '.join(MODES)}")
 
 
-def _files(folder: str, mode: str) -> list[str]:
-    found = find_images([folder])
-    if len(found) == 1 and found[0].error:
-        raise MetricError(f"{folder}: no images in this folder (0 found); the metrics need at least 2")
-    files = [s.path for s in found]
-    if mode == "torch-fidelity":  # its order (sorted real paths): KID's subsets and IS's splits follow it
-        files = sorted(files, key=os.path.realpath)
-    return files
-
-
 def _isc_splits(splits: int, n: int, label: str) -> None:
     if splits > n:  # a split without images has no score
         raise MetricError(
@@ -89,50 +79,21 @@ def _isc_splits(splits: int, n: int, label: str) -> None:
         )
 
 
-def _refuse_nan_settings(a: _Input, kid_subset_size: int, isc_splits: int) -> None:
+def _refuse_nan_settings(a: Input, kid_subset_size: int, isc_splits: int) -> None:
     if kid_subset_size and kid_subset_size < 2:  # the unbiased estimator divides by m (m - 1)
         raise MetricError(f"KID subset size {kid_subset_size}: KID needs subsets of at least 2 images")
-    if isc_splits and a.files is not None:
-        _isc_splits(isc_splits, len(a.files), a.label)
+    if isc_splits and a.count is not None:
+        _isc_splits(isc_splits, a.count, a.label)
 
 
-@dataclass
-class _Input:
-    label: str
-    files: list[str] | None = None
-    stats: Statistics | None = None
-    batches: Iterable[torch.Tensor] | None = None
-
-
-def _input(source: Source, label: str, mode: str, dims: int) -> _Input:
-    if isinstance(source, torch.Tensor):
-        if source.dim() != 4:
-            raise MetricError(f"{label}: a tensor of images must be (N, 3, H, W); got {tuple(source.shape)}")
-        return _Input(label, batches=source.split(50))
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_dir():
-            return _Input(str(path), files=_files(str(path), mode))
-        if path.suffix.lower() == ".npz" or path.is_file():
-            if not path.is_file():
-                raise MetricError(f"{path}: no such statistics file")
-            return _Input(str(path), stats=load_statistics(path, dims=dims, mode=mode))
-        raise MetricError(f"{path}: no such folder or statistics file")
-    return _Input(label, batches=source)
-
-
-def _run(inp: _Input, runner: Runner, skip_bad: bool) -> Features:
-    out = (
-        runner.files(inp.files, inp.label)
-        if inp.files is not None
-        else runner.batches(inp.batches, inp.label)
-    )
+def _run(inp: Input, runner: Runner, skip_bad: bool) -> Features:
+    out = extract(inp, runner)
     if out.bad:
         listed = "; ".join(f"{f} ({why})" for f, why in out.bad[:10])
         more = f"; and {len(out.bad) - 10} more" if len(out.bad) > 10 else ""
         if not skip_bad:
             raise UnreadableImages(
-                f"{inp.label}: {len(out.bad)} of {len(inp.files)} images cannot be read: {listed}{more}; "
+                f"{inp.label}: {len(out.bad)} of {inp.count} images cannot be read: {listed}{more}; "
                 "pass --skip-bad to compute the metrics on the others"
             )
         log.warning("%s: skipped %d unreadable images: %s%s", inp.label, len(out.bad), listed, more)
@@ -169,6 +130,13 @@ def calculate_metrics(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     isc_splits: int = 10,
+    prdc: bool = False,
+    prdc_k: int | tuple[int, int] = (3, 5),
+    fid_infinity: bool = False,
+    fid_infinity_min_size: int = 5000,
+    ci: float | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
     weights: str | os.PathLike | None = None,
     network: Network | None = None,
     settings: RunSettings | None = None,
@@ -179,19 +147,33 @@ def calculate_metrics(
     floats in [0, 1]). IS is ``input1``'s, as torch-fidelity computes it. ``weights``: a file or tag
     (default: the mode's published file); ``network`` (:meth:`Network.load`) skips loading it again.
     ``settings`` (or its fields as keywords, e.g. ``batch_size=50, workers=2, skip_bad=True``): how to
-    run (:class:`~inceptionkit.settings.RunSettings`; the batch size is 50, as pytorch-fid's)."""
+    run (:class:`~inceptionkit.settings.RunSettings`; the batch size is 50, as pytorch-fid's).
+
+    Input 1 is the reference, input 2 the generated samples for the figures of :mod:`.extras`:
+    ``prdc`` (precision, recall, density, coverage; ``prdc_k``: one k, or (3, 5): k for precision and
+    recall, k for density and coverage), ``fid_infinity`` (FD∞ from ``fid_infinity_min_size`` samples
+    up), ``ci`` (the confidence level of percentile bootstrap intervals for FID and KID, from
+    ``bootstrap`` resamples drawn with ``seed``). Mode ``guided-diffusion`` gives guided-diffusion's
+    evaluator's table (:mod:`.evaluation`): its IS of input 2, FID, sFID, precision and recall."""
     _check_mode(mode)
     run = settings_from(settings, overrides)
+    extras = Extras.of(prdc_k, prdc=prdc, fid_infinity=fid_infinity, fid_infinity_min_size=fid_infinity_min_size,
+                       ci=ci, bootstrap=bootstrap, seed=seed)  # fmt: skip
     dev = process_device(run.device)
     world = join(dev)
-    a, b = _inputs(input1, input2, mode, dims, fid or kid, kid, isc)
+    a, b = _inputs(input1, input2, mode, dims, fid or kid or extras.needs_features, kid, isc and mode != EVALUATOR)
     _refuse_nan_settings(a, kid and kid_subset_size, isc and isc_splits)  # before any image is read
+    if b is not None:
+        extras.check_inputs(a.has_images, b.has_images, (a.label, b.label))
+        extras.check_counts({x.label: x.count for x in (a, b) if x.count is not None} if b.count else {})
+    if mode == EVALUATOR:
+        return _evaluator(a, b, weights, network, run, dev, world, extras, kid, dims)
     fa = fb = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
         # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
         net = FIDFeatures(network.model, dims, logits=isc, fast=CONVENTIONS[mode].fast).to(dev)
-        runner = _runner(net, mode, dev, world, run, keep_features=kid)
+        runner = _runner(net, mode, dev, world, run, keep_features=kid or extras.needs_features)
         fa = _run(a, replace(runner, keep_logits=isc), run.skip_bad) if a.stats is None else None
         fb = _run(b, runner, run.skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
@@ -213,6 +195,13 @@ def calculate_metrics(
         metrics["frechet_inception_distance"] = frechet_distance(sa, sb, CONVENTIONS[mode].fid)
         if why := unreliable([sa, sb], dims):
             warnings.warn(f"the FID is not reliable: {why}", stacklevel=3)
+    if extras.needs_features:
+        extras.check_counts({x.label: len(f.kept) for x, f in ((a, fa), (b, fb)) if f is not None})
+        kid_sizes = (kid_subsets, settings["kid_subset_size"]) if kid else None
+        real = fa.kept.numpy() if fa is not None else None
+        extra, extra_settings = extras.compute(real, fb.kept.numpy(), sa, method=CONVENTIONS[mode].fid, kid=kid_sizes)
+        metrics.update(extra)
+        settings.update(extra_settings)
     _finite(metrics)
     settings.update(
         images={s.source: s.count for s in (sa, sb) if s is not None},
@@ -227,13 +216,36 @@ def _finite(metrics: dict[str, float]) -> None:
     for name, value in metrics.items():
         if not math.isfinite(value):
             raise MetricError(f"{name} came out {value}: the inputs give no number for it")
+def _evaluator(
+    a: Input, b: Input, weights, network: Network | None, run: RunSettings, dev: torch.device, world: World,
+    extras: Extras, kid: bool, dims: int,
+) -> MetricResult:
+    """Mode guided-diffusion: the evaluator's table (:mod:`.evaluation`), input 1 the reference."""
+    if kid or dims != POOL_DIMS:
+        what = "KID" if kid else f"--dims {dims}"
+        raise MetricError(f"{EVALUATOR}: the evaluator computes no {what}; it reads pool_3 (2048 dims)")
+    if not b.has_images:
+        raise MetricError(f"{b.label}: the evaluator's samples must be images, not a statistics file")
+    network = network or Network.load(weights, EVALUATOR)
+    runner = _runner(EvaluatorNet(network.model).to(dev), EVALUATOR, dev, world, run, keep_features=True)
+    runner = replace(runner, keep_logits=True)  # the second output: the spatial features
+    fa = _run(a, runner, run.skip_bad) if a.has_images else None
+    fb = _run(b, runner, run.skip_bad)
+    metrics, settings = evaluator_table(a, b, fa, fb, network.model, extras)
+    settings = {"mode": EVALUATOR, **settings}
+    settings.update(
+        images={x.label: (f.moments.count if f is not None else x.stats.count) for x, f in ((a, fa), (b, fb))},
+        skipped={x.label: len(f.bad) for x, f in ((a, fa), (b, fb)) if f is not None and f.bad},
+        weights={"file": network.file, "sha256": network.sha256}, processes=world.size,
+    )  # fmt: skip
+    return MetricResult(metrics, settings)
 
 
 def _inputs(
     input1, input2, mode: str, dims: int, pair: bool, kid: bool, isc: bool
-) -> tuple[_Input, _Input | None]:
-    a = _input(input1, "input 1", mode, dims)
-    b = _input(input2, "input 2", mode, dims) if input2 is not None else None
+) -> tuple[Input, Input | None]:
+    a = open_input(input1, "input 1", mode, dims)
+    b = open_input(input2, "input 2", mode, dims) if input2 is not None else None
     if pair and b is None:
         raise MetricError("FID and KID compare two inputs; only one was given")
     if isc and a.stats is not None:
@@ -260,7 +272,7 @@ def compute_statistics(
     run = settings_from(settings, overrides)
     dev = process_device(run.device)
     world = join(dev)
-    inp = _input(source, "input", mode, dims)
+    inp = open_input(source, "input", mode, dims)
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
@@ -268,9 +280,36 @@ def compute_statistics(
     return _run(inp, _runner(features, mode, dev, world, run), run.skip_bad).moments.statistics(mode, inp.label)
 
 
+def compute_reference(
+    source: Source,
+    *,
+    mode: str = EVALUATOR,
+    dims: int = POOL_DIMS,
+    weights: str | os.PathLike | None = None,
+    network: Network | None = None,
+    settings: RunSettings | None = None,
+    **overrides: object,
+) -> tuple[Statistics, Statistics]:
+    """guided-diffusion's statistics of ``source`` (pool_3 and spatial: ``mu``, ``sigma``, ``mu_s``,
+    ``sigma_s``), for :func:`~.evaluation.save_reference`; other arguments as for :func:`calculate_metrics`."""
+    if mode != EVALUATOR or dims != POOL_DIMS:
+        raise MetricError(f"reference batches are {EVALUATOR}'s (2048 dims); mode {mode}, {dims} dims asked")
+    run = settings_from(settings, overrides)
+    dev = process_device(run.device)
+    world = join(dev)
+    inp = open_input(source, "input", mode, dims)
+    if not inp.has_images:
+        raise MetricError(f"{inp.label}: a statistics file; a reference batch is computed from images")
+    network = network or Network.load(weights, mode)
+    runner = _runner(EvaluatorNet(network.model).to(dev), mode, dev, world, run, keep_features=True)
+    return reference_from(_run(inp, replace(runner, keep_logits=True), run.skip_bad), inp.label)
+
+
 def _runner(net: FIDFeatures, mode: str, dev: torch.device, world: World, run: RunSettings, **keep: bool) -> Runner:
     progress = run.progress is not False  # None: a bar on a terminal
     return Runner(net, mode, dev, world, run.batch(BATCH_SIZE), run.worker_count(), progress, **keep)
 
 
-__all__ = ["CLASSES", "MetricResult", "Network", "World", "calculate_metrics", "compute_statistics"]
+__all__ = [
+    "CLASSES", "MetricResult", "Network", "World", "calculate_metrics", "compute_reference", "compute_statistics",
+]  # fmt: skip

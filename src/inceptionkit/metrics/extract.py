@@ -11,7 +11,7 @@ file; counts and sums are added up across processes, kept features gathered back
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -60,14 +60,15 @@ class Runner:
     keep_features: bool = False
     keep_logits: bool = False
 
-    def files(self, files: list[str], label: str = "") -> Features:
-        """Statistics of image files; this process takes files rank, rank + world, ..."""
+    def files(self, files: list[str], label: str = "", decode: Callable[[str], torch.Tensor] | None = None) -> Features:
+        """Statistics of image files (or other items ``decode`` turns into resized images, e.g. the
+        members of an archive); this process takes items rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
         out, parts, bad = self._start(), [], []
         show = None if self.progress and self.world.is_main else False  # None: on a terminal
         for b in load_batches(
-            [files[i] for i in mine], Decode(self.mode), batch_size=self.batch_size, workers=self.workers,
-            progress=show, label=label,
+            [files[i] for i in mine], decode or Decode(self.mode), batch_size=self.batch_size,
+            workers=self.workers, progress=show, label=label,
         ):
             bad += [(files[mine[i]], e) for i, e in zip(b.indices, b.errors, strict=True) if e is not None]
             if b.batch is not None:
@@ -77,13 +78,16 @@ class Runner:
     def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
         """Statistics of tensors (N, 3, H, W): uint8 pixels or floats in [0, 1]. Under torchrun each
         process computes the statistics of the batches it is given (its own samples)."""
+        return self.indexed(_numbered(_checked(batches), self.world.rank * (1 << 40)), label)
+
+    def indexed(self, batches: Iterable[tuple[int, torch.Tensor]], label: str = "") -> Features:
+        """Statistics of tensors, each given with the index of its first image in a stream that the
+        processes share (e.g. every world-th batch of an ``.npz``): kept rows come back in that order."""
         out, parts = self._start(), []
         bar = self._bar(None, label)
-        start = self.world.rank * (1 << 40)  # this process's samples sort after the previous ranks'
-        for batch in _checked(batches):
+        for start, batch in batches:
             x = PIPELINES[self.mode](batch)
             parts.append((list(range(start, start + len(x))), *self._run(x, out)))
-            start += len(x)
             bar.update(len(x))
         bar.close()
         return self._finish(out, parts, [])
@@ -124,6 +128,12 @@ def _rows(parts: list) -> Iterator[tuple[int, torch.Tensor | None, torch.Tensor 
     for idx, kept, logits in parts:
         for j, i in enumerate(idx):
             yield i, None if kept is None else kept[j], None if logits is None else logits[j]
+
+
+def _numbered(batches: Iterable[torch.Tensor], start: int) -> Iterator[tuple[int, torch.Tensor]]:
+    for b in batches:  # this process's samples sort after the previous ranks' (start = rank << 40)
+        yield start, b
+        start += len(b)
 
 
 def _checked(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:

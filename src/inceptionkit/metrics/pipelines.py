@@ -18,6 +18,9 @@
 - ``clean-legacy-pytorch`` (clean-fid's ``legacy_pytorch``): the pixels (0-255) resized by
   ``F.interpolate(bilinear, align_corners=False)``, clipped to [0, 255], then pytorch-fid's network
   on ``x / 255`` (which scales ``2x - 1``).
+- ``guided-diffusion`` (its ``evaluations/evaluator.py``): the uint8 batch as float32 into the 2015
+  graph's ``ExpandDims``, whose own ``ResizeBilinear`` (TensorFlow 1.x) and ``(x - 128) / 128`` follow:
+  torch-fidelity's pipeline (floats in [0, 1] rounded to 8 bits first, as its batches are uint8).
 
 Each function takes a batch (N, 3, H, W) of uint8 pixels, or of floats in [0, 1] (generated samples),
 and returns float32 (N, 3, 299, 299) in the network's scale.
@@ -126,6 +129,7 @@ PIPELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "torchmetrics-legacy": torchmetrics_legacy,
     "clean-legacy-tensorflow": clean_legacy_tensorflow,
     "clean-legacy-pytorch": clean_legacy_pytorch,
+    "guided-diffusion": torch_fidelity,
 }
 
 

@@ -125,8 +125,6 @@ def _classifier(args: argparse.Namespace):
         return model_from_args(args), None
     if args.engine not in ("auto", "onnxruntime"):
         raise UsageError("--onnx FILE runs with --engine onnxruntime (or auto)")
-    if args.device not in (None, "cpu"):
-        raise UsageError("the onnxruntime engine runs on the CPU; drop --device")
     from ..engines import OnnxRunner
 
     runner = OnnxRunner(args.onnx)

@@ -84,19 +84,17 @@ def opset(text: str) -> int:
 
 
 def load(args: argparse.Namespace) -> InceptionNet:
+    """The model to export: the checkpoint, the named model with its weights, or a random one."""
     from ..factory import create_model
     from ..registry import get_spec
 
-    """The model to export: the checkpoint, the named model with its weights, or a random one."""
     if args.name and args.model and args.name != args.model:
         raise UsageError(f"two different models given: {args.name} and --model {args.model}")
     args.name = args.name or args.model
     if args.checkpoint is None and args.name is None:
         raise UsageError("give a model NAME, or --checkpoint FILE")
     if args.checkpoint is not None:
-        from ..inference import load_model
-
-        model = load_model(None, args.checkpoint, variant=args.variant)
+        model = create_model(weights=args.checkpoint, variant=args.variant)
         if args.name is not None and model.spec.arch != args.name:
             raise UsageError(f"{args.checkpoint} holds {model.spec.arch}, not {args.name}")
         return model

@@ -66,7 +66,8 @@ def run_options(args: argparse.Namespace) -> RunSettings:
 
 def model_from_args(args: argparse.Namespace) -> InceptionNet:
     """The model named by ``--model``/``--variant`` with ``--weights`` or ``--checkpoint`` loaded
-    (or, with neither, a published weight set already in the download cache)."""
+    (or, with neither, a published weight set already in the download cache): the arguments handed
+    to :func:`~inceptionkit.inference.load_model`, itself a thin wrapper over the one factory."""
     from ..inference import cached_tag, load_model
 
     if args.weights and args.checkpoint:

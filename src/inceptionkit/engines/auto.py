@@ -277,7 +277,8 @@ def engine_for(
     ``recipe`` in batches of ``batch_size``; with ``auto``, the fastest within tolerance of fp32 on
     the first batches (on a GPU: ``torch``). Unknown engines, engines this machine cannot run and
     non-torch engines off the CPU are refused now, before any image is read."""
-    check_engine(settings.engine, settings.device)
+    if settings.engine != "auto":
+        check_engine(settings.engine, settings.device)
     param = next(model.parameters(), None)
     device = parse_device(settings.device, default=str(param.device) if param is not None else "cpu")
     name = "torch" if settings.engine == "auto" and device.type != "cpu" else settings.engine

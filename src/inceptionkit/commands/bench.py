@@ -47,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also time timm's eager model, ONNX Runtime and OpenVINO on the same file at their defaults",
     )
     p.add_argument(
-        "--batch-size", type=positive_int, nargs="+", default=[1, 8], metavar="N", help="batch sizes (default: 1 8)"
+        "--batch-size",
+        type=positive_int,
+        nargs="+",
+        default=[1, 8],
+        metavar="N",
+        help="batch sizes (default: 1 8)",
     )
     p.add_argument(
         "--threads",
@@ -76,13 +81,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from rich.console import Console
-
-    from ..bench import benchmark, benchmark_predict, torch_threads
-    from ..bench.timing import unreliable
-    from ..factory import create_model
-
     if args.warmup < 0:
         raise UsageError(f"--warmup must be at least 0, got {args.warmup}")
     if args.name and args.model and args.name != args.model:
@@ -90,38 +88,59 @@ def run(args: argparse.Namespace) -> int:
     args.name = args.name or args.model
     if args.name is None:
         raise UsageError("give a model NAME (or --model NAME)")
+    if args.predict_folder and args.engine and len(args.engine) > 1:
+        raise UsageError("--predict-folder times one engine (or auto)")
     if args.train:
-        from ..train import benchmark_training
+        return _train(args)
+    return _predict(args) if args.predict_folder else _engines(args)
 
-        with torch_threads(args.threads or torch.get_num_threads()):
-            result = benchmark_training(
-                args.name, batch_size=args.batch_size[0], steps=args.runs, img_size=args.img_size
-            )
-        _print_flat(result, args.format, "training")
-        _caution(unreliable(args.runs))
-        return 0
-    torch.manual_seed(0)  # the same random weights every time, so the cached ONNX exports are reused
-    model = create_model(args.name, variant=args.variant)
+
+def _train(args: argparse.Namespace) -> int:
+    from ..bench.jobs import bench_training
+    from ..bench.timing import unreliable
+
+    result = bench_training(
+        args.name,
+        batch_size=args.batch_size[0],
+        steps=args.runs,
+        img_size=args.img_size,
+        threads=args.threads,
+    )
+    _print_flat(result, args.format, "training")
+    _caution(unreliable(args.runs))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..bench.jobs import bench_predict
+    from ..bench.timing import unreliable
+
+    engine = args.engine[0] if args.engine else "auto"
+    result = bench_predict(
+        args.name,
+        args.variant,
+        args.predict_folder,
+        engine=engine,
+        batch_size=args.batch_size[0],
+        threads=args.threads,
+        passes=args.runs,
+    )
+    _print_flat(result.as_dict(), args.format, f"predict --engine {engine}, end to end")
+    _caution(unreliable(args.runs))
+    return 0
+
+
+def _engines(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..bench.jobs import bench_engines
+
     log = (
         (lambda line: print(f"inceptionkit bench: {line}", file=sys.stderr)) if sys.stderr.isatty() else None
     )
-    if args.predict_folder:
-        engine = args.engine[0] if args.engine else "auto"
-        if args.engine and len(args.engine) > 1:
-            raise UsageError("--predict-folder times one engine (or auto)")
-        result = benchmark_predict(
-            model,
-            args.predict_folder,
-            engine=engine,
-            batch_size=args.batch_size[0],
-            threads=args.threads,
-            passes=args.runs,
-        )
-        _print_flat(result.as_dict(), args.format, f"predict --engine {engine}, end to end")
-        _caution(unreliable(args.runs))
-        return 0
-    report = benchmark(
-        model,
+    report = bench_engines(
+        args.name,
+        args.variant,
         engines=args.engine,
         batch_sizes=args.batch_size,
         threads=args.threads,

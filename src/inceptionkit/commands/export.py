@@ -13,6 +13,7 @@ from ..cli import CommandError, UsageError, add_img_size_argument, positive_int
 from ..fileio import check_output
 
 if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
+    from ..engines import Int8Report
     from ..model import InceptionNet
 
 
@@ -83,19 +84,17 @@ def opset(text: str) -> int:
 
 
 def load(args: argparse.Namespace) -> InceptionNet:
+    """The model to export: the checkpoint, the named model with its weights, or a random one."""
     from ..factory import create_model
     from ..registry import get_spec
 
-    """The model to export: the checkpoint, the named model with its weights, or a random one."""
     if args.name and args.model and args.name != args.model:
         raise UsageError(f"two different models given: {args.name} and --model {args.model}")
     args.name = args.name or args.model
     if args.checkpoint is None and args.name is None:
         raise UsageError("give a model NAME, or --checkpoint FILE")
     if args.checkpoint is not None:
-        from ..inference import load_model
-
-        model = load_model(None, args.checkpoint, variant=args.variant)
+        model = create_model(weights=args.checkpoint, variant=args.variant)
         if args.name is not None and model.spec.arch != args.name:
             raise UsageError(f"{args.checkpoint} holds {model.spec.arch}, not {args.name}")
         return model
@@ -108,15 +107,7 @@ def load(args: argparse.Namespace) -> InceptionNet:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engines import (
-        OnnxRunner,
-        Skipped,
-        compare_int8,
-        export_onnx,
-        image_batches,
-        quantization_data,
-        quantize_int8,
-    )
+    from ..engines import Int8Request, export_model
     from ..errors import ExportError
 
     if not args.int8 and (args.calibration or args.eval_data or args.int8_output):
@@ -125,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
     int8_out = Path(args.int8_output or out.with_suffix(".int8.onnx"))
     _refuse_overwriting_inputs(args, out, int8_out)
     model = load(args)
-    # Everything that can be refused is checked before anything is written.
-    data = (
-        quantization_data(
-            model,
+    int8 = (
+        Int8Request(
+            int8_out,
             args.calibration,
             args.eval_data,
+            method=args.calibration_method,
             samples=args.calibration_samples,
             checkpoint=args.checkpoint,
         )
@@ -138,52 +129,49 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     try:
-        report = export_onnx(
-            model, out, input_size=args.img_size, opset=args.opset, dynamic_batch=args.dynamic_batch
+        done = export_model(
+            model,
+            out,
+            input_size=args.img_size,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+            int8=int8,
         )
     except ExportError as e:
         raise CommandError(str(e)) from None
-    shape = ", ".join(map(str, report.input_shape))
+    shape = ", ".join(map(str, done.fp32.input_shape))
     print(
-        f"wrote {out}: {model.spec.arch} ({model.spec.variant}), input ({shape}), opset {report.opset}, "
-        f"{_mb(out)}, {report.seconds:.1f} s"
+        f"wrote {out}: {model.spec.arch} ({model.spec.variant}), input ({shape}), opset {done.fp32.opset}, "
+        f"{_mb(out)}, {done.fp32.seconds:.1f} s"
     )
     print(
-        f"max relative difference to PyTorch on random inputs: {report.max_rel_diff:.1e} "
+        f"max relative difference to PyTorch on random inputs: {done.fp32.max_rel_diff:.1e} "
         f"(tolerance {TOLERANCE:.0e})"
     )
-    if data is None:
-        return 0
-    fp32 = OnnxRunner(out)
-    batch = fp32.input_shape[0] or 16
-    skipped, skipped_eval = Skipped(), Skipped()
-    quantize_int8(
-        out,
-        int8_out,
-        (b.x for b in image_batches(data.calibration, fp32.preprocess, batch, skipped)),
-        method=args.calibration_method,
-        note=f" of {data.calibration_from}",
-    )
-    int8 = OnnxRunner(int8_out)
-    agreement = compare_int8(fp32, int8, image_batches(data.evaluation, fp32.preprocess, batch, skipped_eval))
-    print(f"wrote {int8_out}: int8, {args.calibration_method} calibration, {_mb(int8_out)}")
+    if done.int8 is not None:
+        _print_int8(done.int8)
+    return 0
+
+
+def _print_int8(r: Int8Report) -> None:
+    print(f"wrote {r.path}: int8, {r.method} calibration, {_mb(r.path)}")
     print(
-        f"  calibrated on {int8.metadata['calibration_images']} images of {data.calibration_from}; "
-        f"compared on {agreement.images} images of {data.evaluation_from}"
+        f"  calibrated on {r.calibration_images} images of {r.calibration_from}; "
+        f"compared on {r.agreement.images} images of {r.evaluation_from}"
     )
-    for what, s in (("calibration", skipped), ("comparison", skipped_eval)):
+    for what, s in (("calibration", r.skipped_calibration), ("comparison", r.skipped_comparison)):
         if s.files:
             print(f"  {what}: {s.describe()}", file=sys.stderr)
-    line = f"  top-1 agreement with fp32: {100 * agreement.top1_agreement:.1f}% of {agreement.images} images"
-    if agreement.accuracy_drop is not None:
+    a = r.agreement
+    line = f"  top-1 agreement with fp32: {100 * a.top1_agreement:.1f}% of {a.images} images"
+    if a.accuracy_drop is not None:
         line += (
-            f"; accuracy fp32 {100 * agreement.fp32_accuracy:.2f}%, int8 {100 * agreement.int8_accuracy:.2f}%"
-            f" (drop {agreement.accuracy_drop:.2f} points)"
+            f"; accuracy fp32 {100 * a.fp32_accuracy:.2f}%, int8 {100 * a.int8_accuracy:.2f}%"
+            f" (drop {a.accuracy_drop:.2f} points)"
         )
     else:
         line += " (no labels: the images are not in sub-folders named after the model's classes)"
     print(line)
-    return 0
 
 
 def _refuse_overwriting_inputs(args: argparse.Namespace, out: Path, int8_out: Path) -> None:

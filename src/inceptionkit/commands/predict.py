@@ -66,7 +66,8 @@ def run_options(args: argparse.Namespace) -> RunSettings:
 
 def model_from_args(args: argparse.Namespace) -> InceptionNet:
     """The model named by ``--model``/``--variant`` with ``--weights`` or ``--checkpoint`` loaded
-    (or, with neither, a published weight set already in the download cache)."""
+    (or, with neither, a published weight set already in the download cache): the arguments handed
+    to :func:`~inceptionkit.inference.load_model`, itself a thin wrapper over the one factory."""
     from ..inference import cached_tag, load_model
 
     if args.weights and args.checkpoint:
@@ -125,8 +126,6 @@ def _classifier(args: argparse.Namespace):
         return model_from_args(args), None
     if args.engine not in ("auto", "onnxruntime"):
         raise UsageError("--onnx FILE runs with --engine onnxruntime (or auto)")
-    if args.device not in (None, "cpu"):
-        raise UsageError("the onnxruntime engine runs on the CPU; drop --device")
     from ..engines import OnnxRunner
 
     runner = OnnxRunner(args.onnx)

@@ -6,11 +6,8 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
 
 from ..cli import add_format_argument
-from ..preprocess import Preprocess
-from ..registry import get_spec
 from ..text import printable
 
 
@@ -37,40 +34,23 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.measure import Measurement
     from rich.table import Table
 
-    from ..weights import cache_dir, list_weights
-    from ..weights.hub import cached_path
+    from ..weights import cache_dir
+    from ..weights.listing import listing
 
-    if args.model is not None:
-        get_spec(args.model)  # an unknown name is a usage error, not an empty list
-    sets = list_weights(args.model)
+    rows = listing(args.model)
     if args.format == "json":
-        rows = [
-            {
-                **asdict(ws),
-                "arch": ws.arch,
-                "preprocess": asdict(ws.preprocess),
-                "cached": str(cached_path(ws)) if cached_path(ws).is_file() else None,
-            }
-            for ws in sets
-        ]
-        print(json.dumps(rows, indent=2, allow_nan=False))
+        print(json.dumps([r.as_dict() for r in rows], indent=2, allow_nan=False))
         return 0
     table = Table(title=f"published weights (cache: {cache_dir()})")
     # what a user copies (the tag, the checksum) is never wrapped or cut, however narrow the terminal
-    checksums = [ws.checksum or "none published" for ws in sets]
-    table.add_column("tag", no_wrap=True, min_width=max((len(ws.tag) for ws in sets), default=3))
+    table.add_column("tag", no_wrap=True, min_width=max((len(r.weight_set.tag) for r in rows), default=3))
     table.add_column("variant")
-    table.add_column("checksum", no_wrap=True, min_width=max(map(len, checksums), default=8))
+    table.add_column("checksum", no_wrap=True, min_width=max((len(r.checksum) for r in rows), default=8))
     table.add_column("preprocessing")
     table.add_column("cached")
-    for ws, checksum in zip(sets, checksums, strict=True):
-        table.add_row(
-            ws.tag,
-            ws.variant,
-            checksum,
-            _recipe(ws.preprocess),
-            "yes" if cached_path(ws).is_file() else "",
-        )
+    for r in rows:
+        ws = r.weight_set
+        table.add_row(ws.tag, ws.variant, r.checksum, r.preprocessing, "yes" if r.cached else "")
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ  # pipes get 140 columns, not 80
     console = Console(width=140 if piped else None)
     # never narrower than the table: a narrow terminal wraps the long lines, nothing is cut off
@@ -79,12 +59,6 @@ def run_list(args: argparse.Namespace) -> int:
     )
     console.print(table)
     return 0
-
-
-def _recipe(pre: Preprocess) -> str:
-    size = f"{pre.size}x{pre.size}" if pre.crop_pct is None else f"resize {pre.resize_size}, crop {pre.size}"
-    scale = "to [-1, 1]" if pre.mean == pre.std == (0.5, 0.5, 0.5) else f"mean {pre.mean}, std {pre.std}"
-    return f"{size}, {pre.interpolation}, {scale}"
 
 
 def run_download(args: argparse.Namespace) -> int:

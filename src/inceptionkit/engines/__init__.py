@@ -37,6 +37,7 @@ from .export import (
     verify_onnx,
 )
 from .int8 import CALIBRATION_METHODS, Agreement, compare_int8, quantize_int8
+from .model_export import Int8Report, Int8Request, ModelExport, export_model
 from .runtime import OnnxRunner
 
 __all__ = [
@@ -50,6 +51,9 @@ __all__ = [
     "Calibration",
     "Engine",
     "ExportReport",
+    "Int8Report",
+    "Int8Request",
+    "ModelExport",
     "OnnxRunner",
     "Precision",
     "QuantizationData",
@@ -61,6 +65,7 @@ __all__ = [
     "default_preprocess",
     "ensure_onnx",
     "export_meta",
+    "export_model",
     "export_onnx",
     "export_size",
     "folder_samples",

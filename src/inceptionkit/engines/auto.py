@@ -1,6 +1,8 @@
 """``--engine auto``: the fastest engine whose outputs stay within tolerance of fp32, measured here.
 
-The choice is made on the first batches of the user's own images: every candidate engine runs
+:func:`engine_for` is the one way a run gets its engine, named or ``auto``: it holds the policy
+(which engines are candidates, what the int8 ones calibrate on, the cache key; the rule that only
+``torch`` leaves the CPU is :func:`~.build.check_device`'s). The choice is made on the first batches of the user's own images: every candidate engine runs
 them (once untimed, then timed) and is compared with the fp32 reference (``torch``) on them —
 for classification every image's top-1 class must agree, for features the relative error
 (max |got - fp32| / max |fp32|) must be at most :data:`FEATURE_TOLERANCE`. The fastest such engine
@@ -35,10 +37,15 @@ try:
 except ImportError:  # Windows has none: the cache is written there without a lock
     fcntl = None
 
+from ..choices import INT8_ENGINES
+from ..devices import parse_device
 from ..errors import EngineError, InceptionKitError
 from ..fileio import atomic_write
 from ..model import InceptionNet
+from ..preprocess import Preprocess
+from ..settings import RunSettings
 from .base import Engine, Task
+from .build import Calibration, build_engine, check_engine, runnable_engines
 from .cache import onnx_cache_dir, weights_digest
 from .export import relative_difference
 from .hardware import cpu_flags, cpu_model
@@ -249,3 +256,80 @@ def choose(
     if problem:
         say(f"engine auto: {problem}")
     return engine
+
+
+@dataclass(frozen=True)
+class EngineFor:
+    """The engine of a run, made from its first batches (``auto`` measures on them: give it at least
+    :data:`MEASURE_IMAGES` images when there are), and the device its batches go to."""
+
+    device: torch.device
+    make: Callable[[list[torch.Tensor]], Engine]
+
+    def __call__(self, first: list[torch.Tensor]) -> Engine:
+        return self.make(first)
+
+
+def engine_for(
+    model: InceptionNet, task: Task, recipe: Preprocess, settings: RunSettings, *, batch_size: int
+) -> EngineFor:
+    """The engine ``settings.engine`` names for ``model`` computing ``task`` on images prepared by
+    ``recipe`` in batches of ``batch_size``; with ``auto``, the fastest within tolerance of fp32 on
+    the first batches (on a GPU: ``torch``). Unknown engines, engines this machine cannot run and
+    non-torch engines off the CPU are refused now, before any image is read."""
+    if settings.engine != "auto":
+        check_engine(settings.engine, settings.device)
+    param = next(model.parameters(), None)
+    device = parse_device(settings.device, default=str(param.device) if param is not None else "cpu")
+    name = "torch" if settings.engine == "auto" and device.type != "cpu" else settings.engine
+    calibration = _calibration(model, recipe, settings, required=name in INT8_ENGINES)
+
+    def build(engine: str) -> Engine:
+        return build_engine(
+            engine,
+            model,
+            task=task,
+            size=recipe.size,
+            threads=settings.threads,
+            device=device if engine == "torch" else None,
+            cache_dir=settings.cache_dir,
+            calibration=calibration,
+        )
+
+    if name != "auto":
+        return EngineFor(device, lambda first: build(name))
+    candidates = [
+        e
+        for e in runnable_engines()
+        if (e in ("torch", "torch-opt", "torch-bf16") or task.exportable)
+        and (e not in INT8_ENGINES or calibration is not None)
+    ]
+    key = cache_key(model, task, recipe.size, batch_size, settings.threads or torch.get_num_threads())
+
+    def chosen(first: list[torch.Tensor]) -> Engine:
+        if not first:  # nothing readable: nothing to measure or to run
+            return build("torch")
+        return choose(candidates, build, first, task, key, cache_dir=settings.cache_dir, say=settings.say)
+
+    return EngineFor(device, chosen)
+
+
+def _calibration(
+    model: InceptionNet, recipe: Preprocess, settings: RunSettings, *, required: bool
+) -> Calibration | None:
+    """The int8 engines' calibration images: ``settings.calibration``, else the weights' training
+    data when known; None when there are none (and int8 was not asked for by name)."""
+    from .calibration import image_batches, quantization_data
+
+    try:
+        data = quantization_data(model, settings.calibration)
+    except InceptionKitError:
+        if required or settings.calibration is not None:
+            raise
+        return None
+    key = f"{data.calibration_from}|{len(data.calibration)}|{recipe.to_json()}"
+    return Calibration(
+        lambda: (b.x for b in image_batches(data.calibration, recipe, 16)),
+        key,
+        f" of {data.calibration_from}",
+    )

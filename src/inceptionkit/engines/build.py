@@ -15,7 +15,7 @@ from . import onnx_engines, torch_engines
 from .base import LOGITS, Engine, Task
 from .cache import cached, ensure_onnx
 from .hardware import bf16_unit, int8_unit
-from .int8 import quantize_int8
+from .int8 import CalibrationMethod, quantize_int8
 
 CalibrationBatches = Callable[[], Iterable[torch.Tensor]]
 
@@ -39,12 +39,23 @@ class Calibration:
         return cls(batches, "random", " of random noise (for timing only)")
 
 
-def check_engine(name: str) -> None:
-    """Raise :class:`UsageError` for an unknown engine, :class:`EngineError` for one this machine cannot run."""
+def check_engine(name: str, device: str | torch.device | None = None) -> None:
+    """Raise :class:`UsageError` for an unknown engine or one asked to run off the CPU (see
+    :func:`check_device`), :class:`EngineError` for one this machine cannot run."""
+    check_device(name, device)
     if name not in ENGINES:
         raise UsageError(f"unknown engine {name}; valid engines: {', '.join(ENGINES)}")
     if why := unavailable(name):
         raise EngineError(why)
+
+
+def check_device(name: str, device: str | torch.device | None) -> None:
+    """The one rule of where engines run: ``torch`` (and ``auto``, which then picks it) on any
+    device, every other engine on the CPU only; ``device`` None is the engine's default."""
+    if name not in ("torch", "auto") and device is not None and str(device).split(":")[0] != "cpu":
+        raise UsageError(
+            f"the {name} engine runs on the CPU, not on {device}; only the torch engine runs there"
+        )
 
 
 def unavailable(name: str) -> str | None:
@@ -69,12 +80,23 @@ def runnable_engines() -> list[str]:
     return [e for e in ENGINES if unavailable(e) is None]
 
 
-def int8_file(fp32: Path, calibration: Calibration) -> Path:
-    """Next to the cached fp32 file: its int8 copy calibrated on ``calibration``, made once."""
+def int8_file(
+    fp32: Path,
+    calibration: Calibration,
+    *,
+    out: str | Path | None = None,
+    method: CalibrationMethod = "minmax",
+) -> Path:
+    """The one int8 path: the int8 copy of ``fp32`` calibrated on ``calibration`` by ``method``, written
+    to ``out`` (the ``export`` job), or with ``out`` None cached next to ``fp32`` and made once (the
+    int8 engines)."""
+    if out is not None:
+        return quantize_int8(fp32, out, calibration.batches(), method=method, note=calibration.note)
     key = hashlib.blake2b(calibration.key.encode(), digest_size=8).hexdigest()
+    how = "" if method == "minmax" else f"-{method}"
     return cached(
-        fp32.with_suffix(f".int8-{key}.onnx"),
-        lambda p: quantize_int8(fp32, p, calibration.batches(), note=calibration.note),
+        fp32.with_suffix(f".int8{how}-{key}.onnx"),
+        lambda p: int8_file(fp32, calibration, out=p, method=method),
     )
 
 
@@ -96,12 +118,10 @@ def build_engine(
     int8 engines also need ``calibration`` (their int8 copy is cached too). ``device`` applies to the
     ``torch`` engine; the others run on the CPU.
     """
-    check_engine(name)
+    check_engine(name, device)
     threads = threads or torch.get_num_threads()
     if name == "torch":
         return torch_engines.eager(model, task, device)
-    if device is not None and device.type != "cpu":
-        raise UsageError(f"the {name} engine runs on the CPU; use --engine torch for --device {device}")
     if name in ("torch-opt", "torch-bf16"):
         return torch_engines.optimized(model, task, compile=compile, bf16=name == "torch-bf16")
     if not task.exportable:

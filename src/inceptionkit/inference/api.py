@@ -16,12 +16,11 @@ from typing import Literal
 
 import torch
 
-from ..devices import parse_device
-from ..engines import LOGITS, Calibration, Engine, Task, build_engine, check_engine, runnable_engines
-from ..engines.auto import MEASURE_IMAGES, cache_key, choose
-from ..engines.build import INT8_ENGINES
+from ..engines import LOGITS, Task
+from ..engines.auto import MEASURE_IMAGES, engine_for
+from ..engines.build import check_device
 from ..engines.export import default_preprocess
-from ..errors import InceptionKitError, UsageError
+from ..errors import UsageError
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..settings import RunSettings, settings_from
@@ -149,14 +148,16 @@ def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings, recor
     """The pipeline's batches with the engine ``opts`` asks for; its name goes to ``record.engine``."""
     if isinstance(model, InceptionNet):
         model.check_input(torch.empty(1, recipe.channels, recipe.size, recipe.size, device="meta"))
-        engine_for, device = _engine_for(model, task, recipe, opts)
+        chooser = engine_for(model, task, recipe, opts, batch_size=opts.batch(BATCH_SIZE))
+        make, device = chooser, chooser.device
     else:  # an engine of its own (an ONNX runner), fed from the CPU
         if opts.engine not in ("torch", "auto", "onnxruntime"):
             raise UsageError(f"an ONNX file runs in ONNX Runtime, not with the {opts.engine} engine")
-        engine_for, device = (lambda first: model), torch.device("cpu")
+        check_device("onnxruntime", opts.device)
+        make, device = (lambda first: model), torch.device("cpu")
 
     def named(first: list[torch.Tensor]) -> Run:
-        engine = engine_for(first)
+        engine = make(first)
         record.engine = getattr(engine, "name", "onnxruntime")  # an ONNX runner has no name
         return engine
 
@@ -170,70 +171,4 @@ def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings, recor
         max_pixels=opts.max_pixels,
         lookahead=MEASURE_IMAGES if opts.engine == "auto" else 0,
         pin_memory=device.type == "cuda",
-    )
-
-
-def _engine_for(
-    model: InceptionNet, task: Task, recipe: Preprocess, opts: RunSettings
-) -> tuple[Callable[[list[torch.Tensor]], Run], torch.device]:
-    if opts.engine not in ("torch", "auto") and opts.device is not None and str(opts.device) != "cpu":
-        raise UsageError(f"the {opts.engine} engine runs on the CPU; drop --device or use --engine torch")
-    param = next(model.parameters(), None)
-    default = str(param.device) if param is not None else "cpu"
-    device = parse_device(opts.device, default=default)
-    name = "torch" if opts.engine == "auto" and device.type != "cpu" else opts.engine
-    if name != "auto":
-        check_engine(name)
-    calibration = _calibration(model, recipe, opts, required=name in INT8_ENGINES)
-
-    def build(engine: str) -> Engine:
-        return build_engine(
-            engine,
-            model,
-            task=task,
-            size=recipe.size,
-            threads=opts.threads,
-            device=device if engine == "torch" else None,
-            cache_dir=opts.cache_dir,
-            calibration=calibration,
-        )
-
-    if name != "auto":
-        return (lambda first: build(name)), device
-    candidates = [
-        e
-        for e in runnable_engines()
-        if (e in ("torch", "torch-opt", "torch-bf16") or task.exportable)
-        and (e not in INT8_ENGINES or calibration is not None)
-    ]
-    threads = opts.threads or torch.get_num_threads()
-    key = cache_key(model, task, recipe.size, opts.batch(BATCH_SIZE), threads)
-    say = opts.say
-
-    def engine_for(first: list[torch.Tensor]) -> Run:
-        if not first:  # nothing readable: nothing to measure or to run
-            return build("torch")
-        return choose(candidates, build, first, task, key, cache_dir=opts.cache_dir, say=say)
-
-    return engine_for, device
-
-
-def _calibration(
-    model: InceptionNet, recipe: Preprocess, opts: RunSettings, *, required: bool
-) -> Calibration | None:
-    """The int8 engines' calibration images: ``opts.calibration``, else the weights' training data
-    when known; None when there are none (and int8 was not asked for by name)."""
-    from ..engines import image_batches, quantization_data
-
-    try:
-        data = quantization_data(model, opts.calibration)
-    except InceptionKitError:
-        if required or opts.calibration is not None:
-            raise
-        return None
-    key = f"{data.calibration_from}|{len(data.calibration)}|{recipe.to_json()}"
-    return Calibration(
-        lambda: (b.x for b in image_batches(data.calibration, recipe, 16)),
-        key,
-        f" of {data.calibration_from}",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError, WeightsError
+from ..errors import WeightsError
 from ..model import InceptionNet
 from ..registry import get_spec
 
@@ -25,10 +25,12 @@ def cached_tag(name: str, variant: str | None = None) -> str | None:
 
 
 def load_model(name: str | None, weights: str | Path | None, *, variant: str | None = None) -> InceptionNet:
-    """``name`` with ``weights`` (a file or a published tag), and its own classifier. ``name`` may be
-    None for an inceptionkit file, which says which model it holds. Without ``weights``, a published
-    set already in the download cache is used; without one either, this refuses to go on."""
-    from ..weights import create_with_weights, load_native, read_native_metadata
+    """A thin wrapper over :func:`inceptionkit.factory.create_model` for running a model, which refuses
+    random weights: ``name`` with ``weights`` (a file or a published tag), and its own classifier.
+    ``name`` may be None for an inceptionkit file, which says which model it holds. Without
+    ``weights``, a published set already in the download cache is used; without one either, this
+    refuses to go on."""
+    from ..factory import create_model
 
     if name is not None:
         get_spec(name, variant)  # an unknown model or variant is the error to report, not missing weights
@@ -42,11 +44,4 @@ def load_model(name: str | None, weights: str | Path | None, *, variant: str | N
                 f"random weights would be meaningless; pass --weights (Python: weights=) {offer}a weight "
                 "file (keras .h5, torchvision/timm state dict, inceptionkit .safetensors)"
             )
-    if name is None:
-        if read_native_metadata(weights) is None:
-            raise UsageError(f"{weights}: not an inceptionkit file, so the model name must be given")
-        model = load_native(weights)
-        if variant is not None and model.spec.variant != variant:
-            raise UsageError(f"{weights} holds variant {model.spec.variant!r}, not {variant!r}")
-        return model
-    return create_with_weights(name, weights, variant=variant)
+    return create_model(name, weights=weights, variant=variant)

@@ -37,7 +37,8 @@ DistributedDataParallel (gloo on CPU, nccl on CUDA), and only rank 0 writes file
 
 The package: :mod:`~.config` (settings, recipes, checks), :mod:`~.dist` (processes, devices),
 :mod:`~.setup` (the model and its preprocessing), :mod:`~.optim`, :mod:`~.step` (one step),
-:mod:`~.checkpoint` (checkpoint sets), :mod:`~.run_folder`, :mod:`~.report`, :mod:`~.loop` (the
+:mod:`~.checkpoint` (checkpoint sets), :mod:`~.saving` (the run's state, written and restored),
+:mod:`~.run_folder`, :mod:`~.report`, :mod:`~.loop` (the
 run), :mod:`~.benchmark` (training throughput).
 """
 

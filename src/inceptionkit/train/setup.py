@@ -137,7 +137,8 @@ def train_mode(net: InceptionNet, frozen: bool) -> None:
 
 
 def model_from_metadata(md: dict[str, str], drop_rate: float | None) -> InceptionNet:
-    """The model a checkpoint's weights fit (resuming)."""
+    """The model a checkpoint's weights fit (resuming), its weights left random: a thin wrapper over
+    :func:`~inceptionkit.factory.create_model` (the weights are loaded with the optimiser's state)."""
     return create_model(
         md["arch"],
         variant=md["variant"],

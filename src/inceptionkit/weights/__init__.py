@@ -1,7 +1,9 @@
 """Weights: inceptionkit's own format, keras / torchvision / timm files, and published weight sets.
 
-``create_model(name, weights=PATH_or_TAG)`` goes through :func:`create_with_weights`; the CLI's
-``convert`` and ``weights`` commands use the same functions.
+These are the loaders of the one model factory, :func:`inceptionkit.factory.create_model`:
+``create_model(name, weights=PATH_or_TAG)`` goes through :func:`create_with_weights`,
+``create_model(weights=INCEPTIONKIT_FILE)`` (no name: the file names its model) through
+:func:`load_native`; use the factory. The CLI's ``convert`` and ``weights`` commands use the same functions.
 """
 
 from .formats import WeightsError, detect_format

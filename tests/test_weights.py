@@ -443,3 +443,26 @@ def test_weights_list_never_cuts_a_tag_or_checksum(capsys, monkeypatch):
     out = capsys.readouterr().out
     for ws in list_weights():
         assert ws.tag in out and (ws.checksum or "none published") in out
+
+
+def test_the_one_factory_reads_the_model_from_an_inceptionkit_file(tmp_path):
+    """Issue 17: create_model without a name builds the model an inceptionkit file names, with the
+    file's exact tensors (as load_native); a file that names no model needs the name, said naming it."""
+    from inceptionkit.engines.export import export_meta
+    from inceptionkit.errors import UsageError
+    from inceptionkit.weights import load_native, save_native
+
+    torch.manual_seed(0)
+    made = create_model("inception_small", num_classes=10)
+    save_native(tmp_path / "m.safetensors", made, export_meta(made))
+    got, want = create_model(weights=tmp_path / "m.safetensors"), load_native(tmp_path / "m.safetensors")
+    assert (got.spec.arch, got.spec.variant, got.num_classes) == ("inception_small", "paper", 10)
+    assert got.state_dict().keys() == want.state_dict().keys()
+    assert all(torch.equal(got.state_dict()[k], made.state_dict()[k]) for k in want.state_dict())
+    assert got.weight_meta == want.weight_meta
+    assert create_model(weights=tmp_path / "m.safetensors", num_classes=5).num_classes == 5
+    torch.save(made.state_dict(), tmp_path / "sd.pt")
+    with pytest.raises(UsageError, match=r"sd\.pt: not an inceptionkit file, so the model name must be given"):
+        create_model(weights=tmp_path / "sd.pt")
+    with pytest.raises(UsageError, match="holds variant 'paper', not 'keras'"):
+        create_model(weights=tmp_path / "m.safetensors", variant="keras")

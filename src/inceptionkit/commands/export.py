@@ -13,7 +13,7 @@ from ..cli import CommandError, UsageError, add_img_size_argument, positive_int
 from ..fileio import check_output
 
 if TYPE_CHECKING:  # the library is imported when the command runs, not when its parser is built
-    from ..engines import Int8Report
+    from ..engines import Int8Report, Int8Request
     from ..model import InceptionNet
 
 
@@ -107,7 +107,7 @@ def load(args: argparse.Namespace) -> InceptionNet:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engines import Int8Request, export_model
+    from ..engines import export_model
     from ..errors import ExportError
 
     if not args.int8 and (args.calibration or args.eval_data or args.int8_output):
@@ -116,18 +116,7 @@ def run(args: argparse.Namespace) -> int:
     int8_out = Path(args.int8_output or out.with_suffix(".int8.onnx"))
     _refuse_overwriting_inputs(args, out, int8_out)
     model = load(args)
-    int8 = (
-        Int8Request(
-            int8_out,
-            args.calibration,
-            args.eval_data,
-            method=args.calibration_method,
-            samples=args.calibration_samples,
-            checkpoint=args.checkpoint,
-        )
-        if args.int8
-        else None
-    )
+    int8 = _int8_request(args, int8_out) if args.int8 else None
     try:
         done = export_model(
             model,
@@ -151,6 +140,19 @@ def run(args: argparse.Namespace) -> int:
     if done.int8 is not None:
         _print_int8(done.int8)
     return 0
+
+
+def _int8_request(args: argparse.Namespace, int8_out: Path) -> Int8Request:
+    from ..engines import Int8Request
+
+    return Int8Request(
+        int8_out,
+        args.calibration,
+        args.eval_data,
+        method=args.calibration_method,
+        samples=args.calibration_samples,
+        checkpoint=args.checkpoint,
+    )
 
 
 def _print_int8(r: Int8Report) -> None:

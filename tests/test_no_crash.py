@@ -118,3 +118,44 @@ def test_predict_on_openvino_then_features_and_fid_twenty_times_in_one_process(t
     assert out["codes"] == [[0, 0, 0]] * 20
     # after the first predict on a native runtime, every later start of workers goes through forkserver
     assert out["contexts"] == ["forkserver"] * 20
+
+
+def _default_predicts(checkpoint: str, folder: str, work: str, runs: str) -> list[int]:
+    """``inceptionkit predict FOLDER --checkpoint CKPT`` with every default (engine auto, decoding
+    workers), ``runs`` times in this one process, each on an empty engine cache: the exit codes."""
+    import contextlib
+    import io
+    import os
+
+    from inceptionkit.cli import main
+
+    codes = []
+    for i in range(int(runs)):
+        os.environ["INCEPTIONKIT_CACHE"] = str(Path(work) / f"cache-{i}")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            codes.append(main(["predict", folder, "--checkpoint", checkpoint]))
+    return codes
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("digits_training")
+def test_thirty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_path):
+    """Issue 19 item 10: with an empty engine cache and default workers, `predict` of a trained digits
+    checkpoint measures every engine (int8 included: the run's data calibrates it) and then runs the
+    chosen one with decoding workers; it crashed (exit 139) in 5 of 20 runs before."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    images = load_digits().images[:24]
+    for i, img in enumerate(images):
+        Image.fromarray((img * 255 / 16).astype("uint8")).save(folder / f"{i}.png")
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(TESTS)!r}); import test_no_crash as t; "
+        f"print(json.dumps(t._default_predicts(*sys.argv[1:])))"
+    )
+    args = [str(main_job[0] / "best.safetensors"), str(folder), str(tmp_path), "30"]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0] * 30

@@ -48,6 +48,7 @@ def test_the_report_shows_the_printed_fid_with_every_picture(folders, fid_weight
 def test_a_file_in_the_report_s_place_is_refused_before_any_work(folders, tmp_path, capsys):
     a, b = folders
     (tmp_path / "taken").write_text("x")
-    code = main(["fid", str(a), str(b), "--weights", str(tmp_path / "missing.pth"), "--report", str(tmp_path / "taken")])
+    missing = tmp_path / "missing.pth"
+    code = main(["fid", str(a), str(b), "--weights", str(missing), "--report", str(tmp_path / "taken")])
     _, err = capsys.readouterr()
     assert code == 2 and "taken" in err and err.count("\n") == 1, err  # before the weights are looked for

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
         return {"stats": _stats, "bench": _bench, "compare": _compare}[action](args, rest)
     if len(args.inputs) != 2:
         raise UsageError(f"fid takes two inputs, A and B; got {len(args.inputs)}")
+    if args.report:
+        check_output(args.report, folder=True)  # before any image is read
     with _offline_hint(args):
-        result = calculate_metrics(*args.inputs, **metric_arguments(args))
+        result = calculate_metrics(*args.inputs, **metric_arguments(args), report=bool(args.report))
     if not current_world().is_main:
         return 0
     if args.report:
@@ -121,12 +124,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_report(directory: str, result) -> None:
-    """``--report DIR``: the report writer (``metrics/report.py``: ``write_report(out_dir, data)``)."""
-    try:
-        from ..metrics import report
-    except ImportError:
-        raise UsageError("--report: this version has no report writer") from None
-    report.write_report(Path(directory), report.report_data(result))
+    """``--report DIR``: the HTML report of ``result`` (kept features included) into ``directory``."""
+    from ..metrics.report import write_report as write
+    from ..metrics.report_result import report_data
+
+    index = write(Path(directory), report_data(result))
+    print(f"report: {index}", file=sys.stderr)
 
 
 def print_result(result, args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..devices import World, join, process_device
@@ -23,7 +24,7 @@ from .conventions import CONVENTIONS
 from .evaluation import POOL_DIMS, EvaluatorNet, evaluator_table, reference_from
 from .extract import Features, Runner
 from .extras import Extras
-from .inputs import EVALUATOR, Input, Source, extract, open_input
+from .inputs import EVALUATOR, Input, Source, extract, image_sources, open_input
 from .network import CLASSES, FIDFeatures, load_fid_model
 from .notes import noting
 from .pipelines import MODES
@@ -54,6 +55,15 @@ class Network:
         return cls(load_fid_model(path), str(path), file_sha256(path))
 
 
+@dataclass(frozen=True)
+class Kept:
+    """One input's feature vectors (N, dims), rows in input order without the unreadable images, and
+    each row's image (:func:`~.inputs.image_sources`; empty for tensors and iterators)."""
+
+    features: np.ndarray
+    sources: list
+
+
 @dataclass
 class MetricResult:
     """The figures under torch-fidelity's names, and the settings that reproduce them."""
@@ -61,6 +71,8 @@ class MetricResult:
     metrics: dict[str, float]
     settings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # why a figure may mean little, as shown
+    # ``report=True``: each input's kept features and images, for a report; not part of as_dict()
+    kept: tuple[Kept | None, Kept | None] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         return {**self.metrics, "settings": self.settings, "warnings": self.warnings}
@@ -140,6 +152,7 @@ def calculate_metrics(
     weights: str | os.PathLike | None = None,
     network: Network | None = None,
     settings: RunSettings | None = None,
+    report: bool = False,
     **overrides: object,
 ) -> MetricResult:
     """FID (and KID, IS) of ``input1`` against ``input2``, each a folder (searched recursively), a
@@ -154,7 +167,8 @@ def calculate_metrics(
     recall, k for density and coverage), ``fid_infinity`` (FD∞ from ``fid_infinity_min_size`` samples
     up), ``ci`` (the confidence level of percentile bootstrap intervals for FID and KID, from
     ``bootstrap`` resamples drawn with ``seed``). Mode ``guided-diffusion`` gives guided-diffusion's
-    evaluator's table (:mod:`.evaluation`): its IS of input 2, FID, sFID, precision and recall."""
+    evaluator's table (:mod:`.evaluation`): its IS of input 2, FID, sFID, precision and recall.
+    ``report``: keep each input's features and images in the result (:attr:`MetricResult.kept`)."""
     _check_mode(mode)
     run = settings_from(settings, overrides)
     extras = Extras.of(prdc_k, prdc=prdc, fid_infinity=fid_infinity, fid_infinity_min_size=fid_infinity_min_size,
@@ -167,13 +181,14 @@ def calculate_metrics(
         extras.check_inputs(a.has_images, b.has_images, (a.label, b.label))
         extras.check_counts({x.label: x.count for x in (a, b) if x.count is not None} if b.count else {})
     if mode == EVALUATOR:
-        return _evaluator(a, b, weights, network, run, dev, world, extras, kid, dims)
+        result, features = _evaluator(a, b, weights, network, run, dev, world, extras, kid, dims)
+        return _keep(result, (a, b), features, report)
     fa = fb = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
         # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
         net = FIDFeatures(network.model, dims, logits=isc, fast=CONVENTIONS[mode].fast).to(dev)
-        runner = _runner(net, mode, dev, world, run, keep_features=kid or extras.needs_features)
+        runner = _runner(net, mode, dev, world, run, keep_features=kid or extras.needs_features or report)
         fa = _run(a, replace(runner, keep_logits=isc), run.skip_bad) if a.stats is None else None
         fb = _run(b, runner, run.skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
@@ -209,7 +224,18 @@ def calculate_metrics(
         weights={"file": network.file, "sha256": network.sha256} if network else None,
         processes=world.size,
     )
-    return MetricResult(metrics, settings)
+    return _keep(MetricResult(metrics, settings), (a, b), (fa, fb), report)
+
+
+def _keep(result: MetricResult, inputs: tuple, features: tuple, report: bool) -> MetricResult:
+    """``report``: the result with each input's kept features and images; else without them."""
+    if not report:
+        return result
+    kept = tuple(
+        Kept(f.kept.numpy(), image_sources(x, f.bad)) if f is not None and f.kept is not None else None
+        for x, f in zip(inputs, features, strict=True)
+    )
+    return replace(result, kept=kept)
 
 
 def _finite(metrics: dict[str, float]) -> None:
@@ -219,8 +245,9 @@ def _finite(metrics: dict[str, float]) -> None:
 def _evaluator(
     a: Input, b: Input, weights, network: Network | None, run: RunSettings, dev: torch.device, world: World,
     extras: Extras, kid: bool, dims: int,
-) -> MetricResult:
-    """Mode guided-diffusion: the evaluator's table (:mod:`.evaluation`), input 1 the reference."""
+) -> tuple[MetricResult, tuple[Features | None, Features]]:
+    """Mode guided-diffusion: the evaluator's table (:mod:`.evaluation`), input 1 the reference, and
+    the two inputs' features."""
     if kid or dims != POOL_DIMS:
         what = "KID" if kid else f"--dims {dims}"
         raise MetricError(f"{EVALUATOR}: the evaluator computes no {what}; it reads pool_3 (2048 dims)")
@@ -238,7 +265,7 @@ def _evaluator(
         skipped={x.label: len(f.bad) for x, f in ((a, fa), (b, fb)) if f is not None and f.bad},
         weights={"file": network.file, "sha256": network.sha256}, processes=world.size,
     )  # fmt: skip
-    return MetricResult(metrics, settings)
+    return MetricResult(metrics, settings), (fa, fb)
 
 
 def _inputs(

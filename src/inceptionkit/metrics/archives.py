@@ -69,6 +69,18 @@ class NpzImages:
                 batch = np.frombuffer(data, np.uint8).reshape(n, self.height, self.width, 3)
                 yield torch.from_numpy(batch.copy()).permute(0, 3, 1, 2)
 
+    def row(self, index: int) -> np.ndarray:
+        """Image ``index`` as an (H, W, 3) uint8 array (a seek into a stored member, a read up to it
+        in a compressed one)."""
+        row = self.height * self.width * 3
+        with _open_zip(self.path) as zf, zf.open(f"{IMAGES}.npy") as f:
+            _header(f, self.path)
+            f.seek(index * row, 1)
+            data = f.read(row)
+        if len(data) != row:
+            raise MetricError(f"{self.path}: '{IMAGES}' has no image {index} (it ends before)")
+        return np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+
 
 def _header(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     fmt = np.lib.format

@@ -202,6 +202,46 @@ def _share(images: NpzImages, batch_size: int, world: World) -> Iterator[tuple[i
             yield i * batch_size, batch
 
 
+def image_sources(inp: Input, bad: Iterable[tuple[str, str]] = ()) -> list:
+    """Each kept feature row's image, to show it again (a report): a file's path, or a callable giving
+    an archive member or an ``.npz`` row as a PIL image; the unreadable items (``bad``) left out, as
+    the kept rows leave them out. Empty for tensors and iterators, which cannot be read again."""
+    if inp.npz is not None:
+        return [NpzRow(inp.npz, i) for i in range(inp.npz.count)]
+    if inp.files is None:
+        return []
+    skipped = {f for f, _ in bad}
+    kept = [f for f in inp.files if f not in skipped]
+    return kept if inp.decode is None else [ZipMember(inp.label, m) for m in kept]
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One member of an image archive, decoded on demand."""
+
+    path: str
+    member: str
+
+    def __call__(self):
+        from PIL import Image
+
+        with zipfile.ZipFile(self.path) as zf:
+            return Image.fromarray(_decode(zf.read(self.member)).permute(1, 2, 0).numpy(), "RGB")
+
+
+@dataclass(frozen=True)
+class NpzRow:
+    """Row ``index`` of an ``.npz`` image batch, read on demand."""
+
+    images: NpzImages
+    index: int
+
+    def __call__(self):
+        from PIL import Image
+
+        return Image.fromarray(self.images.row(self.index), "RGB")
+
+
 def extract(inp: Input, runner: Runner) -> Features:
     """``inp``'s images through the runner: its features, moments and unreadable items."""
     if inp.files is not None:

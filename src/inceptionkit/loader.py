@@ -109,9 +109,9 @@ def load_batches(
     if not show:
         yield from loader
         return
-    from tqdm import tqdm
+    from .text import progress_bar
 
-    with tqdm(total=len(items), desc=label or None, unit="img", leave=False, file=sys.stderr) as bar:
+    with progress_bar(len(items), label, "img", True) as bar:
         for loaded in loader:
             yield loaded
             bar.update(len(loaded.indices))

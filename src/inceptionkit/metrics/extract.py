@@ -65,7 +65,7 @@ class Runner:
         members of an archive); this process takes items rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
         out, parts, bad = self._start(), [], []
-        show = None if self.progress and self.world.is_main else False  # None: on a terminal
+        show = bool(self.progress and self.world.is_main and sys.stderr.isatty())  # a bar on a terminal
         for b in load_batches(
             [files[i] for i in mine], decode or Decode(self.mode), batch_size=self.batch_size,
             workers=self.workers, progress=show, label=label,

@@ -232,3 +232,14 @@ def blob_pictures(n: int, seed: int, size: tuple[int, int] = (40, 48)) -> np.nda
             cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, 14)
             out[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r**2)[..., None] * rng.uniform(0, 200, 3)
     return out.clip(0, 255).astype(np.uint8)
+
+
+def fid_net(model, dims: int = 2048, *, logits: bool = False, engine: str | None = None):
+    """The FID network's ``dims`` tap (and logits) on ``engine`` (None: auto), as the metrics run it."""
+    import torch
+
+    from inceptionkit.metrics import ExactNetwork
+    from inceptionkit.metrics.network import fid_outputs
+    from inceptionkit.settings import RunSettings
+
+    return ExactNetwork(model, fid_outputs(dims, logits=logits), RunSettings(engine=engine), torch.device("cpu"))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import fid_weights_file, photo_folder
+from helpers import fid_net, fid_weights_file, photo_folder
 
 from inceptionkit.engines import relative_difference
-from inceptionkit.metrics import FIDFeatures, Network, calculate_metrics
+from inceptionkit.metrics import Network, calculate_metrics
 from inceptionkit.metrics.extract import Runner
 
 pytestmark = pytest.mark.slow  # the FID network at 299 x 299 on photographs, references included
@@ -37,7 +37,7 @@ def network(data):
 
 
 def _features(network, folder, mode, dims=2048):
-    runner = Runner(FIDFeatures(network.model, dims), mode, torch.device("cpu"), keep_features=True)
+    runner = Runner(fid_net(network.model, dims), mode, torch.device("cpu"), keep_features=True)
     files = sorted(str(p) for p in folder.iterdir())
     return runner.files(files).kept
 

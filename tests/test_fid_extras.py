@@ -12,10 +12,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import blob_pictures
+from helpers import blob_pictures, fid_net
 
 from inceptionkit.cli import main
-from inceptionkit.metrics import MODES, FIDFeatures, Statistics
+from inceptionkit.metrics import MODES, Statistics
 from inceptionkit.metrics.extract import Runner
 from inceptionkit.metrics.inputs import extract, open_input
 from inceptionkit.metrics.uncertainty import bootstrap_fid, bootstrap_kid, fid_infinity
@@ -30,7 +30,7 @@ def batches(tmp_path_factory):
 
 
 def features(path, network, mode="pytorch-fid"):
-    runner = Runner(FIDFeatures(network.model, 64), mode, torch.device("cpu"), keep_features=True)
+    runner = Runner(fid_net(network.model, 64), mode, torch.device("cpu"), keep_features=True)
     return extract(open_input(path, "x", mode, 64), runner).kept.numpy()
 
 

@@ -17,11 +17,26 @@ from helpers import PHOTOS, fid_weights_file, photo, randomize_fid_network
 import inceptionkit as ik
 from inceptionkit.engines import relative_difference
 from inceptionkit.errors import WeightsError
-from inceptionkit.metrics import DIMS, FIDFeatures, load_fid_model
+from inceptionkit.engines.build import runnable_engines
+from inceptionkit.metrics import DIMS, METRIC_ENGINES, OUTPUTS, load_fid_model
+from inceptionkit.metrics.engine import build
+from inceptionkit.settings import RunSettings
 from inceptionkit.weights import get_weight_set
 
 pytestmark = pytest.mark.slow  # the full FID network at 299 x 299, references included
 TOL = 1e-5
+ENGINES_HERE = [e for e in METRIC_ENGINES if e in runnable_engines()]  # OpenVINO is a test dependency
+
+
+def engine_outputs(model, engine: str, cache, x) -> dict:
+    """Every output of the FID network (:data:`OUTPUTS`) on ``engine``, by name."""
+    net = build(engine, model, tuple(OUTPUTS), RunSettings(cache_dir=cache), torch.device("cpu"))
+    return dict(zip(OUTPUTS, net(x).split(list(OUTPUTS.values()), 1), strict=True))
+
+
+def test_every_metric_engine_runs_here():
+    """The test dependencies include OpenVINO: the exactness tests below cover all four engines."""
+    assert ENGINES_HERE == list(METRIC_ENGINES)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +73,10 @@ def test_pytorch_fid_model_loads_and_computes_the_same(weights, batch, tmp_path,
     model = load_fid_model(weights)
     with torch.no_grad():
         ref = [torch.flatten(torch.nn.functional.adaptive_avg_pool2d(t, 1), 1) for t in theirs(batch)]
+    for engine in ENGINES_HERE:  # every exact engine, every tap
+        ours = engine_outputs(model, engine, tmp_path, batch)
         for dims, r in zip(DIMS, ref, strict=True):
-            for fast in (False, True):
-                ours, _ = FIDFeatures(model, dims, fast=fast)(batch)
-                assert relative_difference(ours, r) <= TOL, (dims, fast)
+            assert relative_difference(ours[f"pool_{dims}"], r) <= TOL, (engine, dims)
     assert float(ref[3].std(0).mean()) > 0.1 * float(ref[3].mean())  # features vary from photo to photo
 
 
@@ -80,12 +95,13 @@ def test_torch_fidelity_model_loads_and_computes_the_same(weights, batch, tmp_pa
     uint8 = ((batch + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # 299 x 299: no resize happens
     with torch.no_grad():
         ref = theirs(uint8)
-        x = (uint8.float() - 128) / 128
-        model = load_fid_model(path)
+    x = (uint8.float() - 128) / 128
+    model = load_fid_model(path)
+    for engine in ENGINES_HERE:
+        ours = engine_outputs(model, engine, tmp_path, x)
         for dims, r in zip(DIMS, ref[:4], strict=True):
-            assert relative_difference(FIDFeatures(model, dims)(x)[0], r) <= TOL, dims
-        _, logits = FIDFeatures(model, 2048, logits=True)(x)
-    assert relative_difference(logits, ref[4]) <= TOL
+            assert relative_difference(ours[f"pool_{dims}"], r) <= TOL, (engine, dims)
+        assert relative_difference(ours["logits_unbiased"], ref[4]) <= TOL, engine
     assert float(torch.softmax(ref[4], 1).max(1).values.min()) < 0.99  # the softmax is not one-hot
 
 

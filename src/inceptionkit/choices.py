@@ -15,6 +15,7 @@ ENGINES = (
     "openvino-int8",
 )
 INT8_ENGINES = ("onnxruntime-int8", "openvino-int8")
+METRIC_ENGINES = ("torch", "torch-opt", "onnxruntime", "openvino")  # the exact (fp32) ones: FID and the like
 
 FID_MODES = (
     "pytorch-fid",

@@ -36,7 +36,9 @@ class RunSettings:
     - ``batch_size``: images per batch (None: the job's own default, e.g. 50 for FID as pytorch-fid).
     - ``workers``: background processes decoding images (None: :func:`default_workers`; 0: none).
     - ``device``: ``cpu``, ``cuda`` or ``cuda:N`` (None: CUDA when there is one, else the CPU).
-    - ``engine``: ``torch`` (exact fp32), ``auto`` or a name in :data:`inceptionkit.engines.ENGINES`.
+    - ``engine``: ``torch`` (exact fp32), ``auto`` or a name in :data:`inceptionkit.engines.ENGINES`
+      (None: the job's default: ``torch`` for predict and features in Python, ``auto`` for the
+      metrics, which run only exact fp32 engines: :mod:`inceptionkit.metrics.engine`).
     - ``progress``: a progress bar (None: when stderr is a terminal and the job is long).
     - ``skip_bad``: go on without unreadable images (listed and counted) where a job would otherwise stop.
     - ``threads``: threads of the CPU engines (None: PyTorch's).
@@ -49,7 +51,7 @@ class RunSettings:
     batch_size: int | None = None
     workers: int | None = None
     device: str | None = None
-    engine: str = "torch"
+    engine: str | None = None
     progress: bool | None = None
     skip_bad: bool = False
     threads: int | None = None

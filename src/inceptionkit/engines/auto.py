@@ -171,28 +171,37 @@ def _agreement(got: torch.Tensor, want: torch.Tensor, task: Task) -> tuple[bool,
     return err <= FEATURE_TOLERANCE, f"relative error {err:.1e} (bound {FEATURE_TOLERANCE:.0e})"
 
 
-def _measure(engine: Engine, batches: Sequence[torch.Tensor], want: list[torch.Tensor], task: Task) -> Trial:
+Agreement = Callable[[torch.Tensor, torch.Tensor], tuple[bool, str]]  # (got, fp32) -> (agrees, detail)
+
+
+def _measure(engine: Engine, batches: Sequence[torch.Tensor], want: list[torch.Tensor], agree: Agreement) -> Trial:
     engine(batches[0])  # untimed: first calls build caches and compile
     times, outs = [], []
     for x in batches:
         start = time.perf_counter()
         outs.append(engine(x).float().cpu())
         times.append((time.perf_counter() - start) / len(x))
-    agrees, detail = _agreement(torch.cat(outs), torch.cat(want), task)
+    agrees, detail = agree(torch.cat(outs), torch.cat(want))
     return Trial(engine.name, 1 / statistics.median(times), agrees, detail, engine.precision)
 
 
 def measure(
-    candidates: Sequence[str], build: Build, batches: Sequence[torch.Tensor], task: Task
+    candidates: Sequence[str],
+    build: Build,
+    batches: Sequence[torch.Tensor],
+    task: Task,
+    agree: Agreement | None = None,
 ) -> tuple[list[Trial], dict[str, Engine]]:
-    """Each candidate's speed and agreement with ``torch`` (fp32) on ``batches``, and the engines built."""
+    """Each candidate's speed and agreement with ``torch`` (fp32) on ``batches``, and the engines built.
+    ``agree``: how outputs are compared with fp32 (default: the ``task``'s rule, see the module)."""
+    agree = agree or (lambda got, want: _agreement(got, want, task))
     built = {"torch": build("torch")}
     want = [built["torch"](x).float().cpu() for x in batches]
     trials = []
     for name in candidates:
         try:
             built[name] = built.get(name) or build(name)
-            trials.append(_measure(built[name], batches, want, task))
+            trials.append(_measure(built[name], batches, want, agree))
         except (InceptionKitError, RuntimeError, OSError) as e:  # one that fails here is no candidate
             trials.append(Trial(name, None, False, str(e).splitlines()[0] if str(e) else type(e).__name__))
     return trials, built
@@ -227,25 +236,36 @@ def choose(
     *,
     cache_dir: str | Path | None = None,
     say: Callable[[str], None] = lambda line: None,
+    agree: Agreement | None = None,
 ) -> Engine:
     """The fastest of ``candidates`` within tolerance of fp32 on ``batches`` (or the choice cached
     for ``key``, if it was measured on at least as many images as ``batches`` offer, up to
     :data:`MEASURE_IMAGES`); ``say`` gets one line saying which engine it is and why, and one more
-    when the choice could not be remembered."""
+    when the choice could not be remembered. ``agree``: the comparison with fp32 (default: the
+    task's); given, a remembered engine is compared again on ``batches`` before it is used."""
     images = sum(len(x) for x in batches)
     remembered = cached_choice(key, cache_dir)
     if remembered is not None and remembered.images >= min(images, MEASURE_IMAGES):
         engine = _reuse(remembered.engine, candidates, build)
+        if engine is not None and agree is not None and engine.name != "torch":  # exact: checked every run
+            ok, detail = agree(torch.cat([engine(x).float().cpu() for x in batches]),
+                               torch.cat([build("torch")(x).float().cpu() for x in batches]))  # fmt: skip
+            if not ok:
+                say(f"engine auto: {engine.name}, chosen before, is not within tolerance of fp32 on these "
+                    f"images ({detail}); measuring again")  # fmt: skip
+                engine = None
         if engine is not None:
             say(f"engine auto: {engine.describe()} (measured before on this machine)")
             return engine
-    trials, built = measure(candidates, build, batches, task)
+    trials, built = measure(candidates, build, batches, task, agree)
     best = fastest(trials, images)
     engine = built[best.engine]
     line = (
         f"engine auto: {engine.describe()}, the fastest within tolerance of fp32 on the first {images} "
         f"images ({best.images_per_s:.1f} images/s; {best.detail})"
     )
+    if off := [f"{t.engine} ({t.detail})" for t in trials if t.images_per_s and not t.agrees]:
+        line += f"; not within tolerance, so not used: {', '.join(off)}"
     if images < MEASURE_IMAGES:
         line += (
             f"; fp32 kept: a lower precision is trusted only after agreeing with fp32 on at least "
@@ -276,7 +296,9 @@ def engine_for(
     """The engine ``settings.engine`` names for ``model`` computing ``task`` on images prepared by
     ``recipe`` in batches of ``batch_size``; with ``auto``, the fastest within tolerance of fp32 on
     the first batches (on a GPU: ``torch``). Unknown engines, engines this machine cannot run and
-    non-torch engines off the CPU are refused now, before any image is read."""
+    non-torch engines off the CPU are refused now, before any image is read. (``engine`` None:
+    ``torch``.)"""
+    settings = settings.replace(engine=settings.engine or "torch")
     if settings.engine != "auto":
         check_engine(settings.engine, settings.device)
     param = next(model.parameters(), None)

@@ -145,6 +145,7 @@ def _recipe(model: object, preprocess: Preprocess | None) -> tuple[Preprocess, l
 
 
 def _run(model, images, recipe: Preprocess, task: Task, opts: RunSettings, record: Predictions):
+    opts = opts.replace(engine=opts.engine or "torch")  # in Python, exact fp32 unless asked
     """The pipeline's batches with the engine ``opts`` asks for; its name goes to ``record.engine``."""
     if isinstance(model, InceptionNet):
         model.check_input(torch.empty(1, recipe.channels, recipe.size, recipe.size, device="meta"))

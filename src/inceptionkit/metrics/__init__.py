@@ -14,9 +14,10 @@ from .api import (
     compute_statistics,
 )
 from .compare import Comparison, compare_modes
+from .engine import METRIC_ENGINES, ExactNetwork
 from .evaluation import save_reference
 from .extras import Extras
-from .network import DIMS, TAPS, FIDFeatures, load_fid_model
+from .network import DIMS, OUTPUTS, TAPS, FIDOutputs, load_fid_model
 from .pipelines import MODES, PIPELINES
 from .prdc import ManifoldScores, prdc
 from .scores import inception_score, kernel_inception_distance
@@ -35,7 +36,10 @@ __all__ = [
     "PIPELINES",
     "TAPS",
     "Comparison",
-    "FIDFeatures",
+    "ExactNetwork",
+    "FIDOutputs",
+    "METRIC_ENGINES",
+    "OUTPUTS",
     "FrechetInceptionDistance",
     "MetricResult",
     "Moments",

@@ -21,11 +21,12 @@ from ..settings import RunSettings, settings_from
 from ..weights.hub import download, get_weight_set
 from .checks import unreliable
 from .conventions import CONVENTIONS
-from .evaluation import POOL_DIMS, EvaluatorNet, evaluator_table, reference_from
+from .engine import ExactNetwork, check_metric_engine
+from .evaluation import POOL_DIMS, evaluator_table, reference_from
 from .extract import Features, Runner
 from .extras import Extras
 from .inputs import EVALUATOR, Input, Source, extract, image_sources, open_input
-from .network import CLASSES, FIDFeatures, load_fid_model
+from .network import CLASSES, EVALUATOR_OUTPUTS, fid_outputs, load_fid_model
 from .notes import noting
 from .pipelines import MODES
 from .stats import Statistics, frechet_distance
@@ -170,11 +171,9 @@ def calculate_metrics(
     evaluator's table (:mod:`.evaluation`): its IS of input 2, FID, sFID, precision and recall.
     ``report``: keep each input's features and images in the result (:attr:`MetricResult.kept`)."""
     _check_mode(mode)
-    run = settings_from(settings, overrides)
+    run, dev, world = _setup(settings, overrides)
     extras = Extras.of(prdc_k, prdc=prdc, fid_infinity=fid_infinity, fid_infinity_min_size=fid_infinity_min_size,
                        ci=ci, bootstrap=bootstrap, seed=seed)  # fmt: skip
-    dev = process_device(run.device)
-    world = join(dev)
     a, b = _inputs(input1, input2, mode, dims, fid or kid or extras.needs_features, kid, isc and mode != EVALUATOR)
     _refuse_nan_settings(a, kid and kid_subset_size, isc and isc_splits)  # before any image is read
     if b is not None:
@@ -183,16 +182,17 @@ def calculate_metrics(
     if mode == EVALUATOR:
         result, features = _evaluator(a, b, weights, network, run, dev, world, extras, kid, dims)
         return _keep(result, (a, b), features, report)
-    fa = fb = None
+    fa = fb = runner = None
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
-        # torch-fidelity's mode keeps its arithmetic (no folding): the IS of few images amplifies rounding
-        net = FIDFeatures(network.model, dims, logits=isc, fast=CONVENTIONS[mode].fast).to(dev)
-        runner = _runner(net, mode, dev, world, run, keep_features=kid or extras.needs_features or report)
+        names = fid_outputs(dims, logits=isc)
+        runner = _runner(network, names, mode, dev, world, run, keep_features=kid or extras.needs_features or report)
         fa = _run(a, replace(runner, keep_logits=isc), run.skip_bad) if a.stats is None else None
         fb = _run(b, runner, run.skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
     settings: dict = {"mode": mode, "dims": dims}
+    if runner is not None:
+        settings["engine"] = runner.net.describe()
     if isc:
         _isc_splits(isc_splits, len(fa.logits), a.label)
         metrics["inception_score_mean"], metrics["inception_score_std"] = CONVENTIONS[mode].isc(
@@ -254,12 +254,12 @@ def _evaluator(
     if not b.has_images:
         raise MetricError(f"{b.label}: the evaluator's samples must be images, not a statistics file")
     network = network or Network.load(weights, EVALUATOR)
-    runner = _runner(EvaluatorNet(network.model).to(dev), EVALUATOR, dev, world, run, keep_features=True)
+    runner = _runner(network, EVALUATOR_OUTPUTS, EVALUATOR, dev, world, run, keep_features=True)
     runner = replace(runner, keep_logits=True)  # the second output: the spatial features
     fa = _run(a, runner, run.skip_bad) if a.has_images else None
     fb = _run(b, runner, run.skip_bad)
     metrics, settings = evaluator_table(a, b, fa, fb, network.model, extras)
-    settings = {"mode": EVALUATOR, **settings}
+    settings = {"mode": EVALUATOR, **settings, "engine": runner.net.describe()}
     settings.update(
         images={x.label: (f.moments.count if f is not None else x.stats.count) for x, f in ((a, fa), (b, fb))},
         skipped={x.label: len(f.bad) for x, f in ((a, fa), (b, fb)) if f is not None and f.bad},
@@ -296,15 +296,13 @@ def compute_statistics(
     """The mean and covariance of ``source``'s features (a folder, a tensor or an iterable of batches);
     other arguments as for :func:`calculate_metrics`."""
     _check_mode(mode)
-    run = settings_from(settings, overrides)
-    dev = process_device(run.device)
-    world = join(dev)
+    run, dev, world = _setup(settings, overrides)
     inp = open_input(source, "input", mode, dims)
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
-    features = FIDFeatures(net.model, dims, fast=CONVENTIONS[mode].fast).to(dev)
-    return _run(inp, _runner(features, mode, dev, world, run), run.skip_bad).moments.statistics(mode, inp.label)
+    runner = _runner(net, fid_outputs(dims), mode, dev, world, run)
+    return _run(inp, runner, run.skip_bad).moments.statistics(mode, inp.label)
 
 
 def compute_reference(
@@ -321,18 +319,32 @@ def compute_reference(
     ``sigma_s``), for :func:`~.evaluation.save_reference`; other arguments as for :func:`calculate_metrics`."""
     if mode != EVALUATOR or dims != POOL_DIMS:
         raise MetricError(f"reference batches are {EVALUATOR}'s (2048 dims); mode {mode}, {dims} dims asked")
-    run = settings_from(settings, overrides)
-    dev = process_device(run.device)
-    world = join(dev)
+    run, dev, world = _setup(settings, overrides)
     inp = open_input(source, "input", mode, dims)
     if not inp.has_images:
         raise MetricError(f"{inp.label}: a statistics file; a reference batch is computed from images")
     network = network or Network.load(weights, mode)
-    runner = _runner(EvaluatorNet(network.model).to(dev), mode, dev, world, run, keep_features=True)
+    runner = _runner(network, EVALUATOR_OUTPUTS, mode, dev, world, run, keep_features=True)
     return reference_from(_run(inp, replace(runner, keep_logits=True), run.skip_bad), inp.label)
 
 
-def _runner(net: FIDFeatures, mode: str, dev: torch.device, world: World, run: RunSettings, **keep: bool) -> Runner:
+def _setup(settings: RunSettings | None, overrides: dict) -> tuple[RunSettings, torch.device, World]:
+    """The run settings, with the engine checked before anything is read (a named engine other than
+    ``torch`` runs on the CPU, so its device defaults to the CPU), the device and the process group."""
+    run = settings_from(settings, overrides)
+    check_metric_engine(run.engine or "auto", run.device)
+    if run.device is None and run.engine not in (None, "auto", "torch"):
+        run = run.replace(device="cpu")
+    dev = process_device(run.device)
+    return run, dev, join(dev)
+
+
+def _runner(
+    network: Network, names: tuple[str, ...], mode: str, dev: torch.device, world: World, run: RunSettings,
+    **keep: bool,
+) -> Runner:
+    """The runner of outputs ``names`` on the run's exact engine (:class:`~.engine.ExactNetwork`)."""
+    net = ExactNetwork(network.model, names, run, dev)
     progress = run.progress is not False  # None: a bar on a terminal
     return Runner(net, mode, dev, world, run.batch(BATCH_SIZE), run.worker_count(), progress, **keep)
 

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..devices import join, process_device
 from ..errors import MetricError
-from ..settings import RunSettings, settings_from
+from ..settings import RunSettings
 from . import guided_diffusion as gd
-from .api import Network, _run, _runner
+from .api import Network, _run, _runner, _setup
 from .conventions import CONVENTIONS, DEFAULT_MODE, differences
-from .evaluation import POOL_DIMS, EvaluatorNet
+from .evaluation import POOL_DIMS
 from .extract import Features
 from .inputs import EVALUATOR, Source, open_input
-from .network import FIDFeatures
+from .network import EVALUATOR_OUTPUTS, fid_outputs
 from .pipelines import MODES
 from .stats import frechet_distance
 
@@ -89,9 +88,7 @@ def compare_modes(
     asked = [m for m in asked if m not in left_out]
     for source, label in ((input1, "input 1"), (input2, "input 2")):  # refused before any work
         _images_only(open_input(source, label, asked[0], dims))
-    run = settings_from(settings, overrides)
-    dev = process_device(run.device)
-    world = join(dev)
+    run, dev, world = _setup(settings, overrides)
     network = network or Network.load(weights, asked[0])
     groups = passes(asked, _pixels(input1) and _pixels(input2))
     rows: dict[str, ModeRow] = {}
@@ -115,12 +112,9 @@ def _images_only(inp) -> None:
 def _pass(a, b, lead: str, members: list[str], dims: int, network: Network, run, dev, world, kid: bool):
     """One network pass over both inputs, in the lead mode's pipeline."""
     x, y = open_input(a, "input 1", lead, dims), open_input(b, "input 2", lead, dims)
-    if EVALUATOR in members:
-        runner = replace(_runner(EvaluatorNet(network.model).to(dev), lead, dev, world, run), keep_logits=True)
-    else:
-        net = FIDFeatures(network.model, dims, fast=CONVENTIONS[lead].fast).to(dev)
-        runner = _runner(net, lead, dev, world, run)
-    runner = replace(runner, keep_features=kid or EVALUATOR in members)
+    names = EVALUATOR_OUTPUTS if EVALUATOR in members else fid_outputs(dims)
+    runner = _runner(network, names, lead, dev, world, run, keep_features=kid or EVALUATOR in members)
+    runner = replace(runner, keep_logits=EVALUATOR in members)  # the evaluator's spatial features
     fa, fb = _run(x, runner, run.skip_bad), _run(y, runner, run.skip_bad)
     return fa, fb, {x.label: fa.moments.count, y.label: fb.moments.count}
 

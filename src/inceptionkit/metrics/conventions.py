@@ -1,7 +1,6 @@
 """What each mode computes after the features: a table, so that a tool's convention is one entry.
 
-``fast``: batch norm folded (float32 rounding only; the torch-fidelity-network modes keep its
-arithmetic, as the IS std of few images amplifies rounding). ``fid``: the trace of the square root by
+(Every mode runs the same network on the same exact engines: :mod:`.engine`.) ``fid``: the trace of the square root by
 ``scipy.linalg.sqrtm`` (pytorch-fid, clean-fid) or by eigenvalues (torch-fidelity, torchmetrics).
 ``strict_kid``: a KID subset larger than an input is refused (torch-fidelity, torchmetrics), not reduced.
 
@@ -24,7 +23,6 @@ DEFAULT_MODE = "pytorch-fid"
 @dataclass(frozen=True)
 class Convention:
     weights: str  # the weight set the tool loads by default
-    fast: bool = True
     fid: str = "sqrtm"
     kid: Callable = kernel_inception_distance
     isc: Callable = inception_score
@@ -39,14 +37,13 @@ _PYTORCH_FID, _TORCH_FIDELITY = "inception_v3.pytorch_fid", "inception_v3.torch_
 _TF1 = "TensorFlow 1.x bilinear on 0-255 pixels, then (x - 128) / 128"
 _ROUNDED, _TRUNCATED = "floats rounded to 8 bits", "floats truncated to 8 bits ((x * 255).byte())"
 _TORCHMETRICS = dict(
-    weights=_TORCH_FIDELITY, fast=False, fid="eigvals", kid=kid_torchmetrics, isc=inception_score_torchmetrics,
+    weights=_TORCH_FIDELITY, fid="eigvals", kid=kid_torchmetrics, isc=inception_score_torchmetrics,
     strict_kid=True, quantization=_TRUNCATED,
 )  # fmt: skip
 CONVENTIONS: dict[str, Convention] = {
     "pytorch-fid": Convention(_PYTORCH_FID, reproduces="pytorch_fid.fid_score.calculate_fid_given_paths"),
     "torch-fidelity": Convention(
         _TORCH_FIDELITY,
-        fast=False,
         fid="eigvals",
         strict_kid=True,
         resize=_TF1,
@@ -83,7 +80,6 @@ CONVENTIONS: dict[str, Convention] = {
     # the evaluator's own numbers (IS, FID, sFID, precision, recall) are computed by evaluator.py
     "guided-diffusion": Convention(
         _TORCH_FIDELITY,
-        fast=False,
         resize=_TF1,
         quantization=_ROUNDED,
         input_as="torch-fidelity",

@@ -1,7 +1,8 @@
 """Mode ``guided-diffusion``: guided-diffusion's ``evaluations/evaluator.py`` end to end, on our network.
 
-The network pass gives, per image, the evaluator's two tensors (:class:`EvaluatorNet`): ``pool_3``
-(2048) and the spatial features (2,023; :class:`~.guided_diffusion.SpatialTap`), fp32 without folding.
+The network pass gives, per image, the evaluator's two tensors (the outputs ``pool_2048`` and
+``spatial`` of :class:`~.network.FIDOutputs`, on an exact fp32 engine): ``pool_3`` (2048) and the
+spatial features (2,023).
 Its table (:func:`evaluator_table`): the Inception Score of the samples (splits of 5,000), FID from
 pool_3, sFID from the spatial features, precision and recall with its manifold estimator (k = 3,
 float16 distances), input 1 the reference batch and input 2 the samples, as ``evaluator.py ref
@@ -20,9 +21,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..errors import MetricError
 from ..fileio import atomic_write
@@ -32,32 +30,10 @@ from .archives import IMAGES, npz_kind
 from .extract import Features
 from .extras import Extras
 from .inputs import EVALUATOR, Input
+from .network import OUTPUTS
 from .stats import Statistics
 
-POOL_DIMS, SPATIAL_DIMS = 2048, 17 * 17 * gd.SPATIAL_CHANNELS
-
-
-class EvaluatorNet(nn.Module):
-    """``forward(x) -> (pool_3 (N, 2048), spatial (N, 2023))``: the FID network as it is (eager fp32,
-    as the evaluator's TensorFlow graph), up to Mixed_7c, the spatial features captured on the way."""
-
-    def __init__(self, model: InceptionNet) -> None:
-        super().__init__()
-        names = model.spec.node_names
-        self.nodes = nn.ModuleList(model.eval().features[n] for n in names[: names.index("mixed_7c") + 1])
-        self.spatial_at = names.index(gd.SPATIAL_NODE)
-        self.dims = POOL_DIMS
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spatial = None
-        for i, node in enumerate(self.nodes):
-            if i == self.spatial_at:
-                with gd.SpatialTap(node) as tap:
-                    x = node(x)
-                spatial = tap.features.to(x.device)
-            else:
-                x = node(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1), spatial
+POOL_DIMS, SPATIAL_DIMS = OUTPUTS["pool_2048"], OUTPUTS["spatial"]
 
 
 def _activations(inp: Input | None, features: Features | None) -> gd.Activations:

@@ -20,7 +20,7 @@ from ..devices import World, gather, sum_all
 from ..images import load_image
 from ..loader import load_batches
 from ..text import progress_bar
-from .network import FIDFeatures
+from .engine import ExactNetwork
 from .pipelines import PIPELINES, image_to_tensor
 from .stats import Moments
 
@@ -48,9 +48,11 @@ class Decode:
 
 @dataclass
 class Runner:
-    """The network and how to feed it."""
+    """The network and how to feed it. ``net`` gives one or two outputs: the features (their moments,
+    and kept for KID with ``keep_features``), and a second kept with ``keep_logits`` (IS's logits,
+    or the evaluator's spatial features)."""
 
-    net: FIDFeatures
+    net: ExactNetwork
     mode: str
     device: torch.device
     world: World = field(default_factory=World)
@@ -97,7 +99,8 @@ class Runner:
 
     def _run(self, x: torch.Tensor, out: Features) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         with torch.inference_mode():
-            features, logits = self.net(x.to(self.device))
+            features, *second = self.net(x.to(self.device))
+        logits = second[0] if second else None
         out.moments.add(features)
         kept = features.float().cpu() if self.keep_features else None
         return kept, (logits.float().cpu() if self.keep_logits else None)

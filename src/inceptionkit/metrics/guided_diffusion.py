@@ -8,7 +8,7 @@ The evaluator runs TensorFlow's 2015 Inception graph and takes two tensors per i
   which is Mixed_6d (the graph counts its 35x35 modules ``mixed``, ``mixed_1``, ``mixed_2`` = Mixed_5b-d,
   then ``mixed_3`` = Mixed_6a, ``mixed_4`` ... ``mixed_7`` = Mixed_6b-e). In inception_v3 'fid' that is
   ``features["mixed_6d"].branches[0]``: 17 x 17 x 192, of which channels 0-6 are kept and flattened
-  in TensorFlow's (height, width, channel) order: 17 x 17 x 7 = 2,023 dims (:class:`SpatialTap`).
+  in TensorFlow's (height, width, channel) order: 17 x 17 x 7 = 2,023 dims (the ``spatial`` output of :class:`~.network.FIDOutputs`).
 
 Its arithmetic, reproduced here:
 
@@ -34,38 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..errors import MetricError
 from .stats import Statistics, frechet_distance
 
-SPATIAL_NODE, SPATIAL_CHANNELS = "mixed_6d", 7
 SPLIT_SIZE = 5000
 K, ROW_BATCH, COL_BATCH = 3, 10000, 10000
-
-
-class SpatialTap:
-    """Captures the evaluator's spatial features from a network's forward pass: ``with
-    SpatialTap(node) as tap: net(x); tap.features`` ((N, 2023) float32). ``node``: the Mixed_6d module
-    of the network that runs (``FIDFeatures.nodes[names.index("mixed_6d")]``, folded or not)."""
-
-    def __init__(self, node: nn.Module) -> None:
-        self.branch = node.branches[0]
-        self.parts: list[torch.Tensor] = []
-
-    def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        self.parts.append(output[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).flatten(1).float().cpu())
-
-    def __enter__(self) -> SpatialTap:
-        self.handle = self.branch.register_forward_hook(self._hook)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.handle.remove()
-
-    @property
-    def features(self) -> torch.Tensor:
-        return torch.cat(self.parts)
 
 
 def statistics(activations: np.ndarray, source: str = "") -> Statistics:

@@ -19,10 +19,12 @@ import torch
 
 from ..devices import World, gather, join, process_device, sum_all
 from ..errors import MetricError
+from ..settings import RunSettings
 from .api import Network
 from .conventions import CONVENTIONS
+from .engine import ExactNetwork
 from .inputs import check_images
-from .network import FIDFeatures
+from .network import fid_outputs
 from .pipelines import MODES, PIPELINES
 from .stats import Moments, Statistics, frechet_distance, load_statistics
 
@@ -40,6 +42,7 @@ class FrechetInceptionDistance:
         network: Network | None = None,
         weights: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
+        engine: str | None = None,
         kid: bool = False,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
@@ -52,7 +55,8 @@ class FrechetInceptionDistance:
         self.device = process_device(device)
         self.world: World = join(self.device)
         self.network = network or Network.load(weights, mode)
-        self.net = FIDFeatures(self.network.model, dims, fast=CONVENTIONS[mode].fast).to(self.device)
+        run = RunSettings(device=str(self.device), engine=engine)  # None: auto, the exact engines only
+        self.net = ExactNetwork(self.network.model, fid_outputs(dims), run, self.device)
         if isinstance(reference, (str, os.PathLike)):
             reference = load_statistics(Path(reference), dims=dims, mode=mode)
         if reference is not None and kid:
@@ -69,7 +73,7 @@ class FrechetInceptionDistance:
             raise MetricError("this metric was given reference statistics; update() takes generated images")
         check_images(images, "real images" if real else "generated images")
         with torch.inference_mode():
-            features, _ = self.net(PIPELINES[self.mode](images.detach().cpu()).to(self.device))
+            (features,) = self.net(PIPELINES[self.mode](images.detach().cpu()).to(self.device))
         moments, kept = self.real if real else self.fake
         moments.add(features)
         if self.kid:

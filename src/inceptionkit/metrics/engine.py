@@ -1,0 +1,172 @@
+"""The FID network on the fastest **exact** engine: fp32 only, each output within :data:`TOLERANCE` of
+eager fp32 PyTorch, checked on the run's own first images.
+
+:class:`ExactNetwork` is what every metric runs (``net(x) -> [one tensor per output]``). Its engine
+is named by ``settings.engine``:
+
+- ``torch``: the network as it is, eager fp32 (the reference every other engine is held to);
+- ``torch-opt``: batch norm folded into the convolutions, channels_last memory;
+- ``onnxruntime``: ONNX Runtime (MLAS, fp32) running the folded network's export (cached);
+- ``openvino``: OpenVINO running that export with its inference precision forced to f32 (its default
+  is bf16 where the CPU has bf16 units: not exact, so never used for metrics);
+- ``auto`` (the metrics' default): the fastest of those this machine runs, measured on the first
+  images (:func:`~inceptionkit.engines.auto.choose`) and remembered per machine; on a GPU, ``torch``.
+
+The low-precision engines (``torch-bf16``, the int8 ones) are refused for metrics with the reason.
+Every engine but ``torch`` is compared with eager fp32 on the first images of every run (up to
+:data:`~inceptionkit.engines.auto.MEASURE_IMAGES`): a named engine off by more than
+:data:`TOLERANCE` (max |got - fp32| / max |fp32|, each output on its own) is an error; ``auto`` falls
+back to the next fastest within it (at worst ``torch``) and says so in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..choices import DEFAULT_OPSET, METRIC_ENGINES
+from ..engines import Engine
+from ..engines.auto import MEASURE_IMAGES, cache_key, choose
+from ..engines.base import LOGITS
+from ..engines.build import check_engine, runnable_engines
+from ..engines.cache import cached, onnx_cache_dir, weights_digest
+from ..engines.export import relative_difference
+from ..engines.hardware import torch_fp32_path
+from ..errors import EngineError, UsageError
+from ..fileio import atomic_write
+from ..fold import fold_batchnorm
+from ..model import InceptionNet
+from ..settings import RunSettings
+from .network import OUTPUTS, FIDOutputs
+
+TOLERANCE = 1e-5  # max |got - fp32| / max |fp32| of each output an engine may have for metrics
+LOW_PRECISION = {"torch-bf16": "bf16", "onnxruntime-int8": "int8", "openvino-int8": "int8"}
+
+
+def check_metric_engine(name: str, device: str | None = None) -> None:
+    """Refuse, before any image is read, an engine the metrics cannot use: an unknown or
+    low-precision one (:class:`UsageError`), one not installed or that this CPU cannot run, or a
+    non-torch engine off the CPU."""
+    if name in LOW_PRECISION:
+        raise UsageError(
+            f"the {name} engine computes in {LOW_PRECISION[name]}; metrics are computed in fp32 only "
+            f"(features within {TOLERANCE:.0e} of PyTorch's): use auto or one of {', '.join(METRIC_ENGINES)}"
+        )
+    if name != "auto" and name not in METRIC_ENGINES:
+        raise UsageError(f"unknown engine {name}; the metrics' engines: auto, {', '.join(METRIC_ENGINES)}")
+    check_engine("torch" if name == "auto" else name, device)
+
+
+def agreement(names: tuple[str, ...]):
+    """The comparison of concatenated outputs ``names`` with fp32: each within :data:`TOLERANCE`."""
+    sizes = [OUTPUTS[n] for n in names]
+
+    def agree(got: torch.Tensor, want: torch.Tensor) -> tuple[bool, str]:
+        errors = [relative_difference(g, w) for g, w in zip(got.split(sizes, 1), want.split(sizes, 1), strict=True)]
+        worst = max(errors)
+        return worst <= TOLERANCE, f"relative error {worst:.1e} (bound {TOLERANCE:.0e})"
+
+    return agree
+
+
+def export_outputs(model: InceptionNet, names: tuple[str, ...], cache_dir: str | Path | None = None) -> Path:
+    """The folded network's outputs ``names`` as an ONNX file (dynamic batch, 299 x 299), made once."""
+    digest = weights_digest(model, json.dumps(names), torch.__version__, str(DEFAULT_OPSET))
+    path = onnx_cache_dir(cache_dir) / f"fid-{'-'.join(names)}-{digest[:16]}.onnx"
+    return cached(path, lambda p: _export(FIDOutputs(fold_batchnorm(model), names), p))
+
+
+def _export(net: FIDOutputs, path: Path) -> None:
+    example = torch.zeros(2, 3, 299, 299)
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the legacy exporter says it is the legacy one
+            torch.onnx.export(
+                net.eval(), (example,), tmp, dynamo=False, opset_version=DEFAULT_OPSET,
+                input_names=["input"], output_names=["outputs"],
+                dynamic_axes={"input": {0: "batch"}, "outputs": {0: "batch"}},
+            )  # fmt: skip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write)
+
+
+def build(name: str, model: InceptionNet, names: tuple[str, ...], settings: RunSettings, device: torch.device) -> Engine:
+    """Engine ``name`` (one of :data:`~inceptionkit.choices.METRIC_ENGINES`) computing ``names``."""
+    threads = settings.threads or torch.get_num_threads()
+    if name in ("torch", "torch-opt"):
+        net = FIDOutputs(model.eval() if name == "torch" else fold_batchnorm(model), names).to(device)
+        layout = torch.contiguous_format if name == "torch" else torch.channels_last
+        net = net.to(memory_format=layout)
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return net(x.to(device).contiguous(memory_format=layout))
+
+        path = torch_fp32_path() if device.type == "cpu" else f"CUDA ({torch.cuda.get_device_name(device)})"
+        return Engine(name, "fp32", path if name == "torch" else f"{path}, batch norm folded", run, device)
+    from ..engines.onnx_engines import OpenVinoRunner
+    from ..engines.runtime import OnnxRunner
+
+    path = export_outputs(model, names, settings.cache_dir)
+    if name == "onnxruntime":
+        return Engine(name, "fp32", "ONNX Runtime CPU (MLAS)", OnnxRunner(path, threads))
+    runner = OpenVinoRunner(path, {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
+    if runner.precision != "fp32":
+        raise EngineError(f"OpenVINO computes in {runner.precision} here, though asked for f32")
+    return Engine(name, "fp32", "OpenVINO CPU, inference precision f32", runner)
+
+
+class ExactNetwork:
+    """The FID network computing outputs ``names`` (:data:`~.network.OUTPUTS`) on ``device`` with the
+    engine that ``settings.engine`` names (None: ``auto``), chosen and checked on the first batch.
+    ``net(x)`` gives one float32 tensor per output; ``engine`` is the engine once chosen."""
+
+    def __init__(
+        self, model: InceptionNet, names: tuple[str, ...], settings: RunSettings, device: torch.device
+    ) -> None:
+        self.model, self.names, self.settings, self.device = model.eval(), tuple(names), settings, device
+        self.requested = settings.engine or "auto"
+        check_metric_engine(self.requested, str(device))
+        self.dims = OUTPUTS[self.names[0]]
+        self.sizes = [OUTPUTS[n] for n in self.names]
+        self.engine: Engine | None = None
+
+    def _build(self, name: str) -> Engine:
+        return build(name, self.model, self.names, self.settings, self.device)
+
+    def _start(self, x: torch.Tensor) -> Engine:
+        sample = x[:MEASURE_IMAGES].float()
+        halves = [sample] if len(sample) < 2 else list(sample.tensor_split(2))
+        if self.requested == "auto" and self.device.type == "cpu":
+            candidates = [e for e in runnable_engines() if e in METRIC_ENGINES]
+            key = {**cache_key(self.model, LOGITS, 299, len(x), self.settings.threads or torch.get_num_threads()),
+                   "task": ["fid", *self.names]}  # fmt: skip
+            return choose(candidates, self._build, halves, LOGITS, key, cache_dir=self.settings.cache_dir,
+                          say=self.settings.say, agree=agreement(self.names))  # fmt: skip
+        name = "torch" if self.requested == "auto" else self.requested
+        engine = self._build(name)
+        if name != "torch":
+            reference = self._build("torch")
+            ok, detail = agreement(self.names)(engine(sample), reference(sample))
+            if not ok:
+                raise EngineError(
+                    f"the {name} engine's features are not within tolerance of fp32 on the first "
+                    f"{len(sample)} images ({detail}): the torch engine computes them exactly"
+                )
+        return engine
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.engine is None:
+            self.engine = self._start(x)
+        return list(self.engine(x).float().split(self.sizes, dim=1))
+
+    def describe(self) -> str:
+        return self.engine.describe() if self.engine is not None else self.requested
+
+
+__all__ = ["METRIC_ENGINES", "TOLERANCE", "ExactNetwork", "check_metric_engine"]

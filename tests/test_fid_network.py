@@ -16,8 +16,8 @@ from helpers import PHOTOS, fid_weights_file, photo, randomize_fid_network
 
 import inceptionkit as ik
 from inceptionkit.engines import relative_difference
-from inceptionkit.errors import WeightsError
 from inceptionkit.engines.build import runnable_engines
+from inceptionkit.errors import WeightsError
 from inceptionkit.metrics import DIMS, METRIC_ENGINES, OUTPUTS, load_fid_model
 from inceptionkit.metrics.engine import build
 from inceptionkit.settings import RunSettings

@@ -131,7 +131,7 @@ def add_run_arguments(
     )
     p.add_argument(
         "--workers", type=non_negative_int, default=None, metavar="N",
-        help=f"{workers_help} (default: min(4, CPUs); 0: none)",
+        help=f"{workers_help} (default: on the CPU one per 8 CPUs, on a GPU min(8, CPUs); 0: none)",
     )
     p.add_argument("--num-workers", type=non_negative_int, dest="workers", help=argparse.SUPPRESS)
     p.add_argument(

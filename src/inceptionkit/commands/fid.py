@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..choices import ENGINES, FID_TAPS
 from ..choices import FID_MODES as MODES
-from ..choices import FID_TAPS
 from ..cli import add_format_argument, add_run_arguments, positive_int, run_settings
 from ..errors import DownloadError, UsageError
 from ..fileio import check_output
@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(the samples), each a folder of images (searched recursively, any size and format), an .npz "
         "image batch (arr_0, N x H x W x 3 uint8), a .zip of images or a statistics .npz; printed last. "
         "inceptionkit fid stats SRC -o FILE.npz: save SRC's statistics. inceptionkit fid compare A B: "
-        "every mode side by side. inceptionkit fid bench A B: images/s against pytorch-fid. "
+        "every mode side by side. inceptionkit fid bench A B: every FID tool timed on A and B (--stages: "
+        "where our time goes). "
         "Under torchrun the images are split across the processes.",
     )
     p.add_argument("inputs", nargs="+", metavar="A B | stats SRC | compare A B | bench A B")
@@ -47,10 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="FILE_OR_TAG", help="the FID network's weights (default: the mode's)")
     add_run_arguments(
         p, batch_size=50, skip_bad="compute on the readable images, listing the others",
-        workers_help="background processes decoding and resizing images",
+        workers_help="background processes decoding and resizing images", engines=ENGINES,
+        engine_help="the network's engine: auto (default: the fastest here whose features are within 1e-5 "
+        "of fp32 PyTorch), torch (eager fp32), torch-opt, onnxruntime or openvino (forced to f32); "
+        "the low-precision engines are refused for metrics",
     )  # fmt: skip
     p.add_argument("-o", "--output", metavar="FILE.npz", help="fid stats: where to save the statistics")
-    p.add_argument("--modes", metavar="M1,M2", help="fid compare: the modes to compare (default: all)")
+    p.add_argument("--modes", metavar="M1,M2", help="fid compare, fid bench: the modes (default: all)")
+    p.add_argument("--stages", action="store_true", help="fid bench: time each stage of ours instead of the tools")
     p.add_argument("--report", metavar="DIR", help="also write an HTML report of the results into DIR")
     add_format_argument(p, "the metrics")
     p.set_defaults(func=run)
@@ -237,23 +242,6 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
-    from ..devices import process_device
-    from ..metrics.bench import benchmark_fid
+    from .fid_bench import run_bench
 
-    if len(rest) != 2:
-        raise UsageError("fid bench takes two folders of images, A and B")
-    settings = run_settings(args)
-    r = benchmark_fid(
-        *rest, weights=args.weights, dims=args.dims, batch_size=args.batch_size,
-        workers=settings.worker_count(), device=str(process_device(args.device)),
-    )  # fmt: skip
-    if args.format == "json":
-        print(json.dumps(r.as_dict(), indent=2, allow_nan=False))
-        return 0
-    d = r.as_dict()
-    print(f"{r.images} images, batch {args.batch_size}, {settings.worker_count()} workers")
-    print(f"inceptionkit fid: {d['inceptionkit_images_per_s']:.1f} images/s, FID {r.fid_ours:.7g}")
-    print(f"pytorch-fid:      {d['pytorch_fid_images_per_s']:.1f} images/s, FID {r.fid_theirs:.7g}")
-    print(f"speedup {r.speedup:.2f}x, FID relative difference {r.relative_difference:.2e}")
-    return 0
-
+    return run_bench(args, rest)

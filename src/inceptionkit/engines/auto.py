@@ -242,18 +242,11 @@ def choose(
     for ``key``, if it was measured on at least as many images as ``batches`` offer, up to
     :data:`MEASURE_IMAGES`); ``say`` gets one line saying which engine it is and why, and one more
     when the choice could not be remembered. ``agree``: the comparison with fp32 (default: the
-    task's); given, a remembered engine is compared again on ``batches`` before it is used."""
+    task's)."""
     images = sum(len(x) for x in batches)
     remembered = cached_choice(key, cache_dir)
     if remembered is not None and remembered.images >= min(images, MEASURE_IMAGES):
         engine = _reuse(remembered.engine, candidates, build)
-        if engine is not None and agree is not None and engine.name != "torch":  # exact: checked every run
-            ok, detail = agree(torch.cat([engine(x).float().cpu() for x in batches]),
-                               torch.cat([build("torch")(x).float().cpu() for x in batches]))  # fmt: skip
-            if not ok:
-                say(f"engine auto: {engine.name}, chosen before, is not within tolerance of fp32 on these "
-                    f"images ({detail}); measuring again")  # fmt: skip
-                engine = None
         if engine is not None:
             say(f"engine auto: {engine.describe()} (measured before on this machine)")
             return engine

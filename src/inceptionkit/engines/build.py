@@ -16,6 +16,7 @@ from .base import LOGITS, Engine, Task
 from .cache import cached, ensure_onnx
 from .hardware import bf16_unit, int8_unit
 from .int8 import CalibrationMethod, quantize_int8
+from .memo import built_once
 
 CalibrationBatches = Callable[[], Iterable[torch.Tensor]]
 
@@ -116,10 +117,16 @@ def build_engine(
 
     ONNX engines export the model once (cached, see :func:`~inceptionkit.engines.ensure_onnx`);
     int8 engines also need ``calibration`` (their int8 copy is cached too). ``device`` applies to the
-    ``torch`` engine; the others run on the CPU.
+    ``torch`` engine; the others run on the CPU. An engine is built once per process for the same
+    model in the same state and the same arguments (:mod:`.memo`).
     """
     check_engine(name, device)
     threads = threads or torch.get_num_threads()
+    key = (name, task, size, threads, str(device), compile, str(cache_dir), calibration and calibration.key)
+    return built_once(model, key, lambda: _build(name, model, task, size, threads, device, compile, cache_dir, calibration))
+
+
+def _build(name, model, task, size, threads, device, compile, cache_dir, calibration) -> Engine:
     if name == "torch":
         return torch_engines.eager(model, task, device)
     if name in ("torch-opt", "torch-bf16"):

@@ -21,7 +21,7 @@ from ..settings import RunSettings, settings_from
 from ..weights.hub import download, get_weight_set
 from .checks import unreliable
 from .conventions import CONVENTIONS
-from .engine import ExactNetwork, check_metric_engine
+from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
 from .evaluation import POOL_DIMS, evaluator_table, reference_from
 from .extract import Features, Runner
 from .extras import Extras
@@ -36,7 +36,6 @@ log = logging.getLogger("inceptionkit.metrics")
 # whose published file each mode loads by default (clean-fid runs NVIDIA's torchscript copy of the
 # same TensorFlow weights, which cannot be loaded without its code; pytorch-fid's file is the same graph)
 DEFAULT_WEIGHTS = {mode: c.weights for mode, c in CONVENTIONS.items()}
-BATCH_SIZE = 50  # pytorch-fid's, when the settings give none
 
 
 @dataclass

@@ -29,12 +29,13 @@ import torch
 
 from ..choices import DEFAULT_OPSET, METRIC_ENGINES
 from ..engines import Engine
-from ..engines.auto import MEASURE_IMAGES, cache_key, choose
+from ..engines.auto import MEASURE_IMAGES, cache_key, cached_choice, choose
 from ..engines.base import LOGITS
 from ..engines.build import check_engine, runnable_engines
 from ..engines.cache import cached, onnx_cache_dir, weights_digest
 from ..engines.export import relative_difference
 from ..engines.hardware import torch_fp32_path
+from ..engines.memo import built_once
 from ..errors import EngineError, UsageError
 from ..fileio import atomic_write
 from ..fold import fold_batchnorm
@@ -42,6 +43,7 @@ from ..model import InceptionNet
 from ..settings import RunSettings
 from .network import OUTPUTS, FIDOutputs
 
+BATCH_SIZE = 50  # the metrics' batch when the settings give none (pytorch-fid's): auto's choice is per batch size
 TOLERANCE = 1e-5  # max |got - fp32| / max |fp32| of each output an engine may have for metrics
 LOW_PRECISION = {"torch-bf16": "bf16", "onnxruntime-int8": "int8", "openvino-int8": "int8"}
 
@@ -96,8 +98,14 @@ def _export(net: FIDOutputs, path: Path) -> None:
 
 
 def build(name: str, model: InceptionNet, names: tuple[str, ...], settings: RunSettings, device: torch.device) -> Engine:
-    """Engine ``name`` (one of :data:`~inceptionkit.choices.METRIC_ENGINES`) computing ``names``."""
+    """Engine ``name`` (one of :data:`~inceptionkit.choices.METRIC_ENGINES`) computing ``names``, built
+    once per process for the same network in the same state (:mod:`~inceptionkit.engines.memo`)."""
     threads = settings.threads or torch.get_num_threads()
+    key = ("fid", name, names, threads, str(device), str(settings.cache_dir))
+    return built_once(model, key, lambda: _build(name, model, names, threads, device, settings.cache_dir))
+
+
+def _build(name: str, model: InceptionNet, names: tuple[str, ...], threads: int, device: torch.device, cache_dir) -> Engine:
     if name in ("torch", "torch-opt"):
         net = FIDOutputs(model.eval() if name == "torch" else fold_batchnorm(model), names).to(device)
         layout = torch.contiguous_format if name == "torch" else torch.channels_last
@@ -112,7 +120,7 @@ def build(name: str, model: InceptionNet, names: tuple[str, ...], settings: RunS
     from ..engines.onnx_engines import OpenVinoRunner
     from ..engines.runtime import OnnxRunner
 
-    path = export_outputs(model, names, settings.cache_dir)
+    path = export_outputs(model, names, cache_dir)
     if name == "onnxruntime":
         return Engine(name, "fp32", "ONNX Runtime CPU (MLAS)", OnnxRunner(path, threads))
     runner = OpenVinoRunner(path, {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
@@ -135,35 +143,63 @@ class ExactNetwork:
         self.dims = OUTPUTS[self.names[0]]
         self.sizes = [OUTPUTS[n] for n in self.names]
         self.engine: Engine | None = None
+        self.agree = agreement(self.names)
 
     def _build(self, name: str) -> Engine:
         return build(name, self.model, self.names, self.settings, self.device)
 
-    def _start(self, x: torch.Tensor) -> Engine:
+    def _start(self, x: torch.Tensor) -> tuple[Engine, torch.Tensor]:
+        """The engine, and its output on the first batch ``x``: compared with eager fp32 on the first
+        :data:`~inceptionkit.engines.auto.MEASURE_IMAGES` images unless the engine is ``torch``."""
+        name = "torch" if self.requested == "auto" and self.device.type != "cpu" else self.requested
+        if name == "auto":
+            name = self._remembered()
+            if name is None:
+                engine = self._measured(x)
+                return engine, engine(x)
+        engine = self._build(name)
+        out = engine(x)
+        if name == "torch":
+            return engine, out
+        n = min(len(x), MEASURE_IMAGES)
+        ok, detail = self.agree(out[:n].float().cpu(), self._build("torch")(x[:n]).float().cpu())
+        if ok:
+            return engine, out
+        why = f"the {name} engine's features are not within tolerance of fp32 on the first {n} images ({detail})"
+        if self.requested != "auto":
+            raise EngineError(f"{why}: the torch engine computes them exactly")
+        self.settings.say(f"engine auto: {why}; measuring the engines again")
+        engine = self._measured(x)
+        return engine, engine(x)
+
+    def _key(self) -> dict:
+        threads = self.settings.threads or torch.get_num_threads()
+        key = cache_key(self.model, LOGITS, 299, self.settings.batch(BATCH_SIZE), threads)
+        return {**key, "task": ["fid", *self.names]}
+
+    def _remembered(self) -> str | None:
+        """``auto``'s choice made before on this machine, if it can run here; None: measure."""
+        remembered = cached_choice(self._key(), self.settings.cache_dir)
+        if remembered is None or remembered.engine not in self._candidates():
+            return None
+        self.settings.say(f"engine auto: {remembered.engine} (measured before on this machine)")
+        return remembered.engine
+
+    def _candidates(self) -> list[str]:
+        return [e for e in runnable_engines() if e in METRIC_ENGINES]
+
+    def _measured(self, x: torch.Tensor) -> Engine:
         sample = x[:MEASURE_IMAGES].float()
         halves = [sample] if len(sample) < 2 else list(sample.tensor_split(2))
-        if self.requested == "auto" and self.device.type == "cpu":
-            candidates = [e for e in runnable_engines() if e in METRIC_ENGINES]
-            key = {**cache_key(self.model, LOGITS, 299, len(x), self.settings.threads or torch.get_num_threads()),
-                   "task": ["fid", *self.names]}  # fmt: skip
-            return choose(candidates, self._build, halves, LOGITS, key, cache_dir=self.settings.cache_dir,
-                          say=self.settings.say, agree=agreement(self.names))  # fmt: skip
-        name = "torch" if self.requested == "auto" else self.requested
-        engine = self._build(name)
-        if name != "torch":
-            reference = self._build("torch")
-            ok, detail = agreement(self.names)(engine(sample), reference(sample))
-            if not ok:
-                raise EngineError(
-                    f"the {name} engine's features are not within tolerance of fp32 on the first "
-                    f"{len(sample)} images ({detail}): the torch engine computes them exactly"
-                )
-        return engine
+        return choose(self._candidates(), self._build, halves, LOGITS, self._key(),
+                      cache_dir=self.settings.cache_dir, say=self.settings.say, agree=self.agree)  # fmt: skip
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.engine is None:
-            self.engine = self._start(x)
-        return list(self.engine(x).float().split(self.sizes, dim=1))
+            self.engine, out = self._start(x)
+        else:
+            out = self.engine(x)
+        return list(out.float().split(self.sizes, dim=1))
 
     def describe(self) -> str:
         return self.engine.describe() if self.engine is not None else self.requested

@@ -237,14 +237,15 @@ def choose(
     cache_dir: str | Path | None = None,
     say: Callable[[str], None] = lambda line: None,
     agree: Agreement | None = None,
+    again: bool = False,
 ) -> Engine:
     """The fastest of ``candidates`` within tolerance of fp32 on ``batches`` (or the choice cached
     for ``key``, if it was measured on at least as many images as ``batches`` offer, up to
     :data:`MEASURE_IMAGES`); ``say`` gets one line saying which engine it is and why, and one more
     when the choice could not be remembered. ``agree``: the comparison with fp32 (default: the
-    task's)."""
+    task's); ``again``: measure even if a choice is remembered (it failed a check)."""
     images = sum(len(x) for x in batches)
-    remembered = cached_choice(key, cache_dir)
+    remembered = None if again else cached_choice(key, cache_dir)
     if remembered is not None and remembered.images >= min(images, MEASURE_IMAGES):
         engine = _reuse(remembered.engine, candidates, build)
         if engine is not None:

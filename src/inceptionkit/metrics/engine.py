@@ -155,7 +155,7 @@ class ExactNetwork:
         if name == "auto":
             name = self._remembered()
             if name is None:
-                engine = self._measured(x)
+                engine = self._measured(x, again=False)
                 return engine, engine(x)
         engine = self._build(name)
         out = engine(x)
@@ -169,7 +169,7 @@ class ExactNetwork:
         if self.requested != "auto":
             raise EngineError(f"{why}: the torch engine computes them exactly")
         self.settings.say(f"engine auto: {why}; measuring the engines again")
-        engine = self._measured(x)
+        engine = self._measured(x, again=True)
         return engine, engine(x)
 
     def _key(self) -> dict:
@@ -188,11 +188,11 @@ class ExactNetwork:
     def _candidates(self) -> list[str]:
         return [e for e in runnable_engines() if e in METRIC_ENGINES]
 
-    def _measured(self, x: torch.Tensor) -> Engine:
+    def _measured(self, x: torch.Tensor, *, again: bool) -> Engine:
         sample = x[:MEASURE_IMAGES].float()
         halves = [sample] if len(sample) < 2 else list(sample.tensor_split(2))
         return choose(self._candidates(), self._build, halves, LOGITS, self._key(),
-                      cache_dir=self.settings.cache_dir, say=self.settings.say, agree=self.agree)  # fmt: skip
+                      cache_dir=self.settings.cache_dir, say=self.settings.say, agree=self.agree, again=again)  # fmt: skip
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.engine is None:

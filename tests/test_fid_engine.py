@@ -1,0 +1,175 @@
+"""Issue 16: the metrics run on the fastest exact fp32 engine.
+
+Every exact engine (torch, torch-opt, onnxruntime, openvino forced to f32) gives every mode's features
+within 1e-5 (max |got - fp32| / max |fp32|) of eager fp32 PyTorch on the photos; the low-precision
+engines are refused in one line (exit 2); an engine off tolerance is never used silently (named: an
+error; ``auto``: the next one, said in one line); ``fid bench`` prints each tool's FID beside ours.
+(Every tap against pytorch-fid's and torch-fidelity's own models, on every engine:
+tests/test_fid_network.py; the spatial tap: tests/test_guided_diffusion.py.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from helpers import fid_net, photo_folder
+
+from inceptionkit.cli import main
+from inceptionkit.engines import relative_difference
+from inceptionkit.errors import EngineError, UsageError
+from inceptionkit.metrics import METRIC_ENGINES, MODES, calculate_metrics, load_fid_model
+from inceptionkit.metrics import engine as metric_engine
+from inceptionkit.metrics.extract import Runner
+from inceptionkit.settings import default_workers
+
+pytestmark = pytest.mark.slow  # the FID network at 299 x 299 on every engine
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fid-engine")
+    a = photo_folder(root / "a", 5, [(320, 240), (256, 256)], fmt="jpeg", seed=5)
+    b = photo_folder(root / "b", 5, [(200, 300), (299, 299)], fmt="png", seed=6)
+    return a, b
+
+
+def _kept(network, folder, mode: str, engine: str) -> torch.Tensor:
+    runner = Runner(fid_net(network.model, 2048, engine=engine), mode, torch.device("cpu"), keep_features=True)
+    return runner.files(sorted(str(p) for p in folder.iterdir())).kept
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "guided-diffusion"])  # (its tap: test_guided_diffusion)
+def test_every_engine_gives_every_modes_features_within_1e5_of_eager_fp32(folders, fid_network, mode):
+    want = _kept(fid_network, folders[0], mode, "torch")
+    assert float(want.std(0).mean()) > 1e-3 * float(want.abs().max())  # features vary from photo to photo
+    for engine in METRIC_ENGINES[1:]:
+        got = _kept(fid_network, folders[0], mode, engine)
+        assert relative_difference(got, want) <= TOL, (mode, engine)
+
+
+def test_auto_and_torch_give_the_same_fid(folders, fid_network, tmp_path):
+    kw = dict(dims=64, network=fid_network, device="cpu", cache_dir=tmp_path)
+    lines = []
+    auto = calculate_metrics(*folders, engine="auto", log=lines.append, **kw)
+    exact = calculate_metrics(*folders, engine="torch", **kw)
+    want = exact.metrics["frechet_inception_distance"]
+    assert abs(auto.metrics["frechet_inception_distance"] - want) <= 1e-4 * want and want > 1
+    assert exact.settings["engine"].startswith("torch (fp32")
+    chosen = auto.settings["engine"].split()[0]
+    assert chosen in METRIC_ENGINES and "(fp32" in auto.settings["engine"]
+    assert len(lines) == 1 and lines[0].startswith(f"engine auto: {chosen} (fp32") and "bound 1e-05" in lines[0]
+
+
+@pytest.mark.parametrize("engine", ["torch-bf16", "onnxruntime-int8", "openvino-int8"])
+def test_low_precision_engines_are_refused_for_metrics_in_one_line(folders, engine, capsys):
+    assert main(["fid", *map(str, folders), "--engine", engine]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and engine in err and "fp32 only" in err, err
+    with pytest.raises(UsageError, match="fp32 only"):
+        calculate_metrics(*folders, engine=engine)
+
+
+def test_an_engine_that_is_not_installed_is_refused_by_name(folders, monkeypatch, capsys):
+    from inceptionkit.engines import onnx_engines
+
+    monkeypatch.setattr(onnx_engines, "openvino_installed", lambda: False)
+    assert main(["fid", *map(str, folders), "--engine", "openvino"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs OpenVINO, which is not installed" in err, err
+
+
+def test_non_torch_engines_run_on_the_cpu_only(folders):
+    with pytest.raises(UsageError, match="runs on the CPU"):
+        calculate_metrics(*folders, engine="onnxruntime", device="cuda")
+
+
+def _off(monkeypatch, victim: str) -> None:
+    """Engine ``victim`` made to give features 1e-3 off (a stand-in for a runtime that rounds badly)."""
+    real = metric_engine._build
+
+    def build(name, *args):
+        engine = real(name, *args)
+        if name != victim:
+            return engine
+        return dataclasses.replace(engine, run=lambda x: engine.run(x) * (1 + 1e-3))
+
+    monkeypatch.setattr(metric_engine, "_build", build)
+
+
+def test_an_engine_off_tolerance_is_never_used_silently(fid_weights, folders, monkeypatch, tmp_path):
+    model = load_fid_model(fid_weights)  # a model of its own: no engine built for it before
+    _off(monkeypatch, "onnxruntime")
+    with pytest.raises(EngineError, match="onnxruntime engine's features are not within tolerance"):
+        fid_net(model, 64, engine="onnxruntime")(torch.zeros(2, 3, 299, 299).uniform_(-1, 1))
+    lines = []
+    net = metric_engine.ExactNetwork(model, ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    x = torch.zeros(4, 3, 299, 299).uniform_(-1, 1)
+    net(x)
+    assert net.engine.name != "onnxruntime"
+    assert len(lines) == 1 and "not within tolerance, so not used: onnxruntime (relative error 1.0e-03" in lines[0]
+
+
+def test_a_remembered_engine_is_checked_again_on_each_run(fid_weights, monkeypatch, tmp_path):
+    x = torch.zeros(4, 3, 299, 299).uniform_(-1, 1)
+    lines = []
+    first = metric_engine.ExactNetwork(load_fid_model(fid_weights), ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    first(x)
+    chosen = first.engine.name
+    if chosen == "torch":
+        pytest.skip("eager PyTorch was the fastest here: nothing to check against it")
+    _off(monkeypatch, chosen)
+    lines.clear()
+    again = metric_engine.ExactNetwork(load_fid_model(fid_weights), ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    got = again(x)[0]
+    assert again.engine.name != chosen
+    assert lines[0] == f"engine auto: {chosen} (measured before on this machine)"
+    assert lines[1].startswith(f"engine auto: the {chosen} engine's features are not within tolerance")
+    assert relative_difference(got, first(x)[0]) <= TOL
+
+
+def _settings(cache, lines):
+    from inceptionkit.settings import RunSettings
+
+    return RunSettings(engine="auto", cache_dir=cache, log=lines.append)
+
+
+def test_fid_bench_stages_time_each_stage_and_give_the_fid(folders, fid_weights, capsys):
+    assert main(["fid", "bench", *map(str, folders), "--stages", "--weights", str(fid_weights), "--dims", "64",
+                 "--format", "json"]) == 0  # fmt: skip
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["stages"]) == ["decode", "resize", "network", "statistics"]
+    assert sum(s["share"] for s in report["stages"].values()) == pytest.approx(1)
+    want = calculate_metrics(*folders, dims=64, weights=fid_weights, engine="torch").metrics
+    assert report["fid"] == pytest.approx(want["frechet_inception_distance"], rel=1e-4)
+    assert report["workers"] == default_workers("cpu") and report["batch_size"] == 50
+    import os
+
+    assert f"{os.cpu_count()} cores, load " in report["machine"] and report["load_average"][0] >= 0
+
+
+def test_fid_bench_prints_pytorch_fids_fid_beside_ours(folders, fid_weights):
+    """pytorch-fid 0.3.0's command line, run as a user runs it, and ours in its mode: the same FID."""
+    from inceptionkit.bench.fid_peers import run_tools
+
+    root = folders[0].parent  # pytorch-fid takes images of one size
+    a, b = (photo_folder(root / name, 5, [(256, 256)], fmt="jpeg", seed=s) for name, s in (("a256", 7), ("b256", 8)))
+    runs = run_tools(str(a), str(b), str(fid_weights), dims=64, modes=["pytorch-fid"], peers=("pytorch-fid",))
+    ours, theirs = runs
+    assert (ours.tool, theirs.tool, theirs.mode) == ("inceptionkit", "pytorch-fid", "pytorch-fid")
+    assert ours.seconds and theirs.seconds, (ours.note, theirs.note)
+    assert abs(ours.fid - theirs.fid) <= 1e-4 * theirs.fid and theirs.fid > 1
+
+
+@pytest.mark.parametrize(("cores", "cpu", "gpu"), [(2, 0, 2), (8, 1, 8), (16, 2, 8), (64, 8, 8)])
+def test_the_workers_default_leaves_the_cpu_to_the_engine(monkeypatch, cores, cpu, gpu):
+    """One decoding process per 8 cores on the CPU (none on 2: measured, a worker costs the network
+    more than it saves there); pytorch-fid's min(8, cores) on a GPU."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert (default_workers("cpu"), default_workers("cuda:0")) == (cpu, gpu)

@@ -240,7 +240,7 @@ def test_usage_errors_exit_2(checkpoint, photos, capsys):
     code, _, err = run_cli(capsys, photos[0], "--model", "nosuch")
     assert code == 2 and "unknown model 'nosuch'" in err
     code, _, err = run_cli(capsys, photos[0], "--checkpoint", checkpoint, "--device", "gpu")
-    assert code == 2 and "unknown --device 'gpu'; use cpu, cuda or cuda:N" in err
+    assert code == 2 and "--device 'gpu' is unknown; use cpu, cuda or cuda:N" in err
     code, _, err = run_cli(capsys, photos[0], "--checkpoint", checkpoint, "--device", "meta")  # issue 10, 18
     assert code == 2 and "--device meta cannot run a model here" in err
     if not torch.cuda.is_available():

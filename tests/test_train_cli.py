@@ -269,9 +269,9 @@ def test_nan_loss_exits_1(tmp_path, capsys):
         (["--max-train-images", "0"], "--max-train-images must be at least 1; got 0"),
         (["--checkpoint-every", "-2"], "--checkpoint-every must be at least 0; got -2"),
         (["--seed", "-1"], "--seed must be in [0, 9223372036854775807]; got -1"),
-        (["--val-split", "0.5"], "--val-split applies to --data folders; the digits have a fixed split"),
+        (["--val-split", "0.5"], "--val-split applies to data folders; the digits have a fixed split"),
         (["--device", "meta"], "--device meta cannot run a model here; use cpu, cuda or cuda:N"),
-        (["--device", "tpu"], "unknown --device 'tpu'; use cpu, cuda or cuda:N"),
+        (["--device", "tpu"], "--device 'tpu' is unknown; use cpu, cuda or cuda:N"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_created(tmp_path, capsys, flags, message):
@@ -330,7 +330,7 @@ def test_a_class_folder_without_images(tmp_path, capsys, digits_run):
         (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
         (["--workers", "-1"], "--workers: must be at least 0, got -1"),
         (["--device", "meta"], "--device meta cannot run a model here; use cpu, cuda or cuda:N"),
-        (["--device", "nonsense"], "unknown --device 'nonsense'; use cpu, cuda or cuda:N"),
+        (["--device", "nonsense"], "--device 'nonsense' is unknown; use cpu, cuda or cuda:N"),
     ],
 )
 def test_eval_bad_settings(capsys, digits_run, flags, message):

@@ -257,7 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         if isinstance(e, InceptionKitError):
-            _report(args, e)
+            _report(args, e.worded_for_the_command_line())
             return e.exit_code
         if isinstance(e, OSError):  # a file we could not read or write
             _report(args, f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e)

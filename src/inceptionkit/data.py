@@ -214,7 +214,7 @@ def load_folder(root: str | Path, *, val_split: float | None = None, workers: in
     if not root.is_dir():
         raise DataError(f"{display_path(root)}: no such folder")
     if val_split is not None and not 0 < val_split < 1:
-        raise DataError(f"--val-split must be between 0 and 1; got {val_split}")
+        raise DataError(f"val_split must be between 0 and 1; got {val_split}", field="val_split")
     split_layout = (root / "train").is_dir()
     where = root / "train" if split_layout else root
     splits = {"train": where}
@@ -281,7 +281,7 @@ def load_data(data: str | Path | None, *, val_split: float | None = None, worker
     """The built-in digits (``data`` None or "digits") or a folder."""
     if data is None or str(data) == DIGITS:
         if val_split is not None:
-            raise DataError("--val-split applies to --data folders; the digits have a fixed split")
+            raise DataError("val_split applies to data folders; the digits have a fixed split", field="val_split")
         return load_digits()
     return load_folder(data, val_split=val_split, workers=workers)
 

@@ -30,12 +30,12 @@ def parse_device(name: str | torch.device | None, *, default: str | None = None)
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise UsageError(f"unknown --device {str(name)!r}; use cpu, cuda or cuda:N") from None
+        raise UsageError(f"device {str(name)!r} is unknown; use cpu, cuda or cuda:N", field="device") from None
     if device.type not in DEVICE_KINDS:
-        raise UsageError(f"--device {name} cannot run a model here; use cpu, cuda or cuda:N")
+        raise UsageError(f"device {name} cannot run a model here; use cpu, cuda or cuda:N", field="device")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: no CUDA device is available on this machine; use cpu")
+            raise UsageError(f"device {name}: no CUDA device is available on this machine; use cpu", field="device")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise UsageError(
                 f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s) "

@@ -13,9 +13,24 @@ from __future__ import annotations
 
 
 class InceptionKitError(Exception):
-    """Base of every error inceptionkit raises on purpose; the message is one line for the user."""
+    """Base of every error inceptionkit raises on purpose; the message is one line for the user.
+
+    ``field``: the argument at fault, by its Python name, when the message begins with it (``device
+    meta cannot run a model here``): the library names arguments as Python does, and the command line
+    words the same message with its flag (``--device meta cannot run a model here``)."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
+
+    def worded_for_the_command_line(self) -> str:
+        """The message with a leading ``field`` written as its flag (``val_split`` -> ``--val-split``)."""
+        text = str(self)
+        if self.field and text.startswith(self.field) and text[len(self.field) : len(self.field) + 1] in " :":
+            return "--" + self.field.replace("_", "-") + text[len(self.field) :]
+        return text
 
 
 class UsageError(InceptionKitError, ValueError):

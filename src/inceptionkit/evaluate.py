@@ -148,3 +148,33 @@ def save_confusion_png(result: EvalResult, path: str | Path, title: str = "") ->
                         color="white" if v > peak / 2 else "black",
                     )
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+class _Sample:
+    """Sample ``i`` of ``samples`` through ``transform``: the per-item transform of the loading loop."""
+
+    def __init__(self, samples, transform) -> None:
+        self.samples, self.transform = samples, transform
+
+    def __call__(self, i: int) -> torch.Tensor:
+        return self.transform(self.samples.load(i))
+
+
+def evaluate_samples(
+    model: nn.Module, samples, classes: list[str], transform, settings, *, batch_size: int, answers: bool = False
+) -> EvalResult:
+    """:func:`evaluate` over labelled ``samples`` (:class:`~inceptionkit.data.Samples`), read through
+    the one loading loop (:func:`~inceptionkit.loader.load_batches`, ``settings``' workers) with
+    ``transform``; an image that cannot be read stops the evaluation, naming it."""
+    from .errors import DataError
+    from .loader import load_batches
+
+    def batches():
+        for b in load_batches(list(range(len(samples))), _Sample(samples, transform), batch_size=batch_size,
+                              workers=settings.worker_count(), progress=False):  # fmt: skip
+            if bad := [(samples.items[i], e) for i, e in zip(b.indices, b.errors, strict=True) if e is not None]:
+                raise DataError(f"{bad[0][0]}: {bad[0][1]}")
+            yield b.batch, torch.tensor([samples.targets[i] for i in b.good])
+
+    device = next(model.parameters()).device  # where the model was loaded (``settings.device``)
+    return evaluate(model, batches(), classes, device=device, answers=answers)

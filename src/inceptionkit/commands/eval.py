@@ -65,11 +65,9 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    import torch
 
-    from ..data import DataError, ImageDataset
-    from ..evaluate import evaluate, save_confusion_png
-    from ..loader import worker_context
+    from ..data import DataError
+    from ..evaluate import evaluate_samples, save_confusion_png
     from ..train.held_out import images_to_evaluate
     from ..weights.native import load_native
 
@@ -84,13 +82,10 @@ def run_eval(args: argparse.Namespace) -> int:
         )
     except DataError as e:
         raise UsageError(str(e)) from None
-    loader = torch.utils.data.DataLoader(
-        ImageDataset(images.samples, meta.preprocess.transform()),
-        batch_size=args.batch_size,
-        num_workers=run_settings(args).worker_count(),
-        multiprocessing_context=worker_context() if run_settings(args).worker_count() else None,
-    )
-    result = evaluate(model, loader, meta.classes, device=args.device, answers=args.format == "json")
+    result = evaluate_samples(
+        model, images.samples, meta.classes, meta.preprocess.transform(), run_settings(args),
+        batch_size=args.batch_size, answers=args.format == "json",
+    )  # fmt: skip
     name = f"{model.spec.arch} ({model.spec.variant})"
     if args.confusion_png:
         save_confusion_png(result, args.confusion_png, title=f"{model.spec.arch} on {images.where}")

@@ -214,7 +214,7 @@ def fastest(trials: Sequence[Trial], images: int = MEASURE_IMAGES) -> Trial:
     if images < MEASURE_IMAGES:
         eligible = [t for t in eligible if t.precision == "fp32"]
     if not eligible:
-        raise EngineError("--engine auto: no engine ran within tolerance of fp32 here; use --engine torch")
+        raise EngineError("engine auto: no engine ran within tolerance of fp32 here; use the torch engine", field="engine")
     return max(eligible, key=lambda t: t.images_per_s)
 
 

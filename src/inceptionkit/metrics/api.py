@@ -80,7 +80,7 @@ class MetricResult:
 
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
-        raise MetricError(f"--mode {mode}: use one of {', '.join(MODES)}")
+        raise MetricError(f"mode {mode}: use one of {', '.join(MODES)}", field="mode")
 
 
 def _isc_splits(splits: int, n: int, label: str) -> None:

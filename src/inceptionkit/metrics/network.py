@@ -27,25 +27,23 @@ TAPS = FID_TAPS
 DIMS = tuple(TAPS)
 SPATIAL_NODE, SPATIAL_CHANNELS = "mixed_6d", 7  # guided-diffusion's mixed_6/conv[..., :7]
 CLASSES = 1008  # TensorFlow's 2015 graph: ImageNet's 1000 classes and 8 unused ones
-DEFAULT_WEIGHTS = (
-    "inception_v3.pytorch_fid"  # the registered weight set (the same tensors as torch-fidelity's)
-)
 
 
-def load_fid_model(weights: str | Path | None = None) -> InceptionNet:
+def load_fid_model(weights: str | Path) -> InceptionNet:
     """The FID network with ``weights``: a file (either published file, or one of the same layout) or a
-    registered tag; None: pytorch-fid's published file, downloaded into the cache once."""
-    source = weights or DEFAULT_WEIGHTS
+    registered tag (each mode's default: :data:`inceptionkit.metrics.DEFAULT_WEIGHTS`)."""
+    source = weights
     try:
         model = create_model("inception_v3", variant="fid", weights=source)
     except DownloadError:
         raise  # the network failed, not the weights (exit 1)
     except WeightsError as e:
-        raise WeightsError(f"--weights {source}: not the FID network's weights: {e}") from None
+        raise WeightsError(f"weights {source}: not the FID network's weights: {e}", field="weights") from None
     if model.num_classes != CLASSES:
         raise WeightsError(
-            f"--weights {source}: a classifier of {model.num_classes} classes, not the FID network's "
-            f"{CLASSES} (TensorFlow's inception-2015-12-05): weights for another inception_v3 variant"
+            f"weights {source}: a classifier of {model.num_classes} classes, not the FID network's "
+            f"{CLASSES} (TensorFlow's inception-2015-12-05): weights for another inception_v3 variant",
+            field="weights",
         )
     return model.eval()
 

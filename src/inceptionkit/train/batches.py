@@ -44,7 +44,7 @@ def plan_epoch(images: int, global_batch: int, world: int) -> EpochPlan:
     """The steps of one epoch over ``images`` training images at ``global_batch`` on ``world``
     processes (ConfigError if the batch does not split over the processes or no step is possible)."""
     if global_batch % world:
-        raise ConfigError(f"--batch-size {global_batch} does not split evenly over {world} processes")
+        raise ConfigError(f"batch_size {global_batch} does not split evenly over {world} processes", field="batch_size")
     batch = global_batch // world
     share = images // world  # each process's (torch's DistributedSampler drops the ragged tail)
     full, last = divmod(share, batch)

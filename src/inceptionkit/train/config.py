@@ -119,13 +119,13 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose from {', '.join(SCHEDULES)}")
     if cfg.freeze_backbone and cfg.weights is None:
-        raise ConfigError("--freeze-backbone needs --weights: a pretrained backbone to keep")
+        raise ConfigError("freeze_backbone needs pretrained weights: a backbone to keep", field="freeze_backbone")
     if cfg.freeze_backbone and cfg.aux:
         raise ConfigError(
             "--aux has nothing to train with --freeze-backbone (auxiliary heads only shape the backbone)"
         )
     if cfg.data is None and cfg.val_split is not None:
-        raise ConfigError("--val-split applies to --data folders; the digits have a fixed split")
+        raise ConfigError("val_split applies to data folders; the digits have a fixed split", field="val_split")
 
 
 def resolve(cfg: TrainConfig, model) -> TrainConfig:

@@ -35,7 +35,7 @@ def wrap_for_processes(net: nn.Module, d: World, device: torch.device, sync_bn: 
         return net
     if sync_bn:
         if device.type != "cuda":
-            raise ConfigError("--sync-bn needs CUDA: SyncBatchNorm does not run on the CPU (gloo)")
+            raise ConfigError("sync_bn needs CUDA: SyncBatchNorm does not run on the CPU (gloo)", field="sync_bn")
         net = sync_batchnorm(net)
     return nn.parallel.DistributedDataParallel(
         net, device_ids=[device.index] if device.type == "cuda" else None

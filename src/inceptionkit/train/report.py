@@ -111,7 +111,7 @@ def require_tensorboard() -> None:
     try:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+        raise ConfigError("tensorboard needs the tensorboard package: pip install tensorboard", field="tensorboard") from None
 
 
 def summary_writer(path: Path, step: int):

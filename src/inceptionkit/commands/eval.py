@@ -81,7 +81,7 @@ def run_eval(args: argparse.Namespace) -> int:
             args.checkpoint, meta.classes, data=args.data, split=args.split, workers=args.workers
         )
     except DataError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e), field=e.field) from None
     result = evaluate_samples(
         model, images.samples, meta.classes, meta.preprocess.transform(), run_settings(args),
         batch_size=args.batch_size, answers=args.format == "json",

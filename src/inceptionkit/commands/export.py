@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             int8=int8,
         )
     except ExportError as e:
-        raise CommandError(str(e)) from None
+        raise CommandError(str(e), field=getattr(e, "field", None)) from None
     shape = ", ".join(map(str, done.fp32.input_shape))
     print(
         f"wrote {out}: {model.spec.arch} ({model.spec.variant}), input ({shape}), opset {done.fp32.opset}, "

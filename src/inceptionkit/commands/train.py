@@ -174,7 +174,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         train(TrainConfig(**given), resume=args.resume)
     except (ConfigError, DataError) as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e), field=e.field) from None
     except (Diverged, CheckpointError) as e:
-        raise CommandError(str(e)) from None
+        raise CommandError(str(e), field=getattr(e, "field", None)) from None
     return 0

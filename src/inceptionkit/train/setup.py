@@ -63,7 +63,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> InceptionNet:
     except DownloadError:
         raise  # the network failed, not the settings (exit 1)
     except WeightsError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(str(e), field=e.field) from None
     if cfg.in_chans is not None and cfg.in_chans != net.in_chans:
         net = adapt_in_chans(net, cfg.in_chans, cfg.drop_rate)
     return net

@@ -44,7 +44,8 @@ def write_stats(path, x: np.ndarray | None = None, *, layout: str = "ours", **fi
 
 
 def fid(capsys, *argv) -> tuple[int, str, str]:
-    code = main(["fid", *map(str, argv)])
+    """``inceptionkit fid ...`` on eager fp32 (``--engine torch``: no line saying which engine auto chose)."""
+    code = main(["fid", *map(str, argv), "--engine", "torch"])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -342,7 +343,7 @@ def test_warnings_are_one_line_each_in_a_real_process(folders, fid_weights):
     import sys
 
     six, _ = folders
-    argv = ["fid", str(six), str(six), "--weights", str(fid_weights), "--dims", "64", "--workers", "0"]
+    argv = ["fid", str(six), str(six), "--weights", str(fid_weights), "--dims", "64", "--workers", "0", "--engine", "torch"]
     run = subprocess.run(
         [sys.executable, "-m", "inceptionkit", *argv, "--kid", "--kid-subsets", "2"],
         capture_output=True, text=True, timeout=300,

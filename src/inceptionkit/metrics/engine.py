@@ -43,7 +43,7 @@ from ..model import InceptionNet
 from ..settings import RunSettings
 from .network import OUTPUTS, FIDOutputs
 
-BATCH_SIZE = 50  # the metrics' batch when the settings give none (pytorch-fid's): auto's choice is per batch size
+BATCH_SIZE = 50  # the metrics' batch when the settings give none (pytorch-fid's)
 TOLERANCE = 1e-5  # max |got - fp32| / max |fp32| of each output an engine may have for metrics
 LOW_PRECISION = {"torch-bf16": "bf16", "onnxruntime-int8": "int8", "openvino-int8": "int8"}
 
@@ -174,7 +174,8 @@ class ExactNetwork:
 
     def _key(self) -> dict:
         threads = self.settings.threads or torch.get_num_threads()
-        key = cache_key(self.model, LOGITS, 299, self.settings.batch(BATCH_SIZE), threads)
+        # measured on batches of MEASURE_IMAGES / 2 whatever the run's batch size: one choice for all
+        key = cache_key(self.model, LOGITS, 299, MEASURE_IMAGES // 2, threads)
         return {**key, "task": ["fid", *self.names]}
 
     def _remembered(self) -> str | None:

@@ -17,7 +17,9 @@ def pytest_configure(config: pytest.Config) -> None:
     on two cores spin against each other (OpenMP waits by spinning): the digits training took 590 s
     so, against 25 s alone."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # the processes tests start: the same share
     # Nothing a test does lands in the user's cache (downloads, ONNX exports, engine choices): each
     # session (each xdist worker) gets an empty one, which child processes inherit.
     os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")

@@ -243,3 +243,26 @@ def fid_net(model, dims: int = 2048, *, logits: bool = False, engine: str | None
     from inceptionkit.settings import RunSettings
 
     return ExactNetwork(model, fid_outputs(dims, logits=logits), RunSettings(engine=engine), torch.device("cpu"))
+
+
+def cli(capsys, *argv: object) -> tuple[int, str, str]:
+    """``inceptionkit ARGV`` in this process: (exit code, stdout, stderr)."""
+    from inceptionkit.cli import main
+
+    code = main([*map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def noise_pictures(folder: Path, count: int) -> list[Path]:
+    """``count`` small noise PNGs (30 + i by 40 pixels) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"p{i}.png" for i in range(count)]
+    for i, p in enumerate(paths):
+        noise(30 + i, 40, seed=i).save(p)
+    return paths
+
+
+def auto_lines(err: str) -> list[str]:
+    """The lines in which ``auto`` says which engine it chose."""
+    return [line for line in err.splitlines() if "engine auto: " in line]

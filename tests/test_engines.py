@@ -9,10 +9,9 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-from helpers import CLASSES, RECIPE, make_folder, noise, save_small, small_model
+from helpers import CLASSES, RECIPE, cli, make_folder, noise_pictures, save_small, small_model
 
 import inceptionkit as ik
-from inceptionkit.cli import main
 from inceptionkit.engines import runnable_engines
 from inceptionkit.engines.auto import FEATURE_TOLERANCE
 from inceptionkit.weights import WeightMeta, save_native
@@ -24,20 +23,9 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def cli(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([*map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def pictures(tmp_path) -> list[Path]:
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    paths = [folder / f"p{i}.png" for i in range(18)]
-    for i, p in enumerate(paths):
-        noise(30 + i, 40, seed=i).save(p)
-    return paths
+    return noise_pictures(tmp_path / "pictures", 18)
 
 
 def save_run_checkpoint(path: Path, dataset: str | None) -> Path:

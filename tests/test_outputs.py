@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import noise, save_small
+from helpers import auto_lines, cli, noise_pictures, save_small
 
-from inceptionkit.cli import main
 from inceptionkit.errors import OutputError
 from inceptionkit.fileio import atomic_write
 
@@ -27,24 +26,9 @@ def cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-def cli(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([*map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def pictures(tmp_path) -> list[Path]:
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    paths = [folder / f"p{i}.png" for i in range(2)]
-    for i, p in enumerate(paths):
-        noise(30 + i, 40, seed=i).save(p)
-    return paths
-
-
-def auto_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if "engine auto: " in line]
+    return noise_pictures(tmp_path / "pictures", 2)
 
 
 # -- item 5: outputs are checked before work starts --------------------------------------------------

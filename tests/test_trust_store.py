@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import noise, save_small
+from helpers import cli, noise_pictures, save_small
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import inceptionkit as ik
-from inceptionkit.cli import main
 from inceptionkit.engines import LOGITS, Engine, build_engine, runnable_engines
 from inceptionkit.engines.auto import cache_key, choose
 from inceptionkit.errors import WeightsError
@@ -34,24 +33,9 @@ def cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-def cli(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([*map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def pictures(tmp_path) -> list[Path]:
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    paths = [folder / f"p{i}.png" for i in range(16)]
-    for i, p in enumerate(paths):
-        noise(30 + i, 40, seed=i).save(p)
-    return paths
-
-
-def auto_lines(err: str) -> list[str]:
-    return [line for line in err.splitlines() if "engine auto: " in line]
+    return noise_pictures(tmp_path / "pictures", 16)
 
 
 # -- item 3: the auto cache ----------------------------------------------------------------------

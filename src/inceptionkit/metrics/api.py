@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..devices import World, join, process_device
+from ..engines.memo import tensor_state
 from ..errors import MetricError, UnreadableImages
 from ..fileio import file_sha256
 from ..model import InceptionNet
@@ -48,11 +49,25 @@ class Network:
 
     @classmethod
     def load(cls, weights: str | os.PathLike | None, mode: str) -> Network:
+        """The network of ``weights`` (a file or tag; None: the mode's published file). Loaded once per
+        process while the file is unchanged (path, size, modification time) and the model's tensors
+        are untouched: a second metric in the process reuses it, and the engines built for it."""
         path = Path(weights) if weights is not None and Path(weights).exists() else None
         if path is None:
             tag = str(weights) if weights is not None else DEFAULT_WEIGHTS[mode]
             path = download(get_weight_set(tag))
-        return cls(load_fid_model(path), str(path), file_sha256(path))
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        kept = _LOADED.get(key)
+        if kept is not None and kept[1] == tensor_state(kept[0].model):
+            return kept[0]
+        network = cls(load_fid_model(path), str(path), file_sha256(path))
+        _LOADED.clear()  # one network kept: the FID network is 95 MB
+        _LOADED[key] = (network, tensor_state(network.model))
+        return network
+
+
+_LOADED: dict[tuple, tuple[Network, tuple]] = {}  # Network.load's: (file, size, mtime) -> network, state
 
 
 @dataclass(frozen=True)

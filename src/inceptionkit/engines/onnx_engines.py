@@ -61,7 +61,10 @@ class OpenVinoRunner:
         self.compiled: dict[tuple[int, ...], object] = {}
         # what the CPU plugin computes in: the hint asked for, else its default (bf16 where the CPU has
         # bf16 units), read without compiling the model (a compile costs about a second)
-        hint = config.get("INFERENCE_PRECISION_HINT") or self.core.get_property("CPU", "INFERENCE_PRECISION_HINT")
+        hint = config.get("INFERENCE_PRECISION_HINT")
+        if hint is None:
+            with kept_signal_stack():  # the CPU plugin, loaded here, installs a signal stack of its own
+                hint = self.core.get_property("CPU", "INFERENCE_PRECISION_HINT")
         self.precision = _precision_name(hint)
 
     def _compile(self, shape: tuple[int, ...] | None):

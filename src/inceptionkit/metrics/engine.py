@@ -153,7 +153,7 @@ class ExactNetwork:
         :data:`~inceptionkit.engines.auto.MEASURE_IMAGES` images unless the engine is ``torch``."""
         name = "torch" if self.requested == "auto" and self.device.type != "cpu" else self.requested
         if name == "auto":
-            name = self._remembered()
+            name = self._remembered(len(x))
             if name is None:
                 engine = self._measured(x, again=False)
                 return engine, engine(x)
@@ -172,15 +172,14 @@ class ExactNetwork:
         engine = self._measured(x, again=True)
         return engine, engine(x)
 
-    def _key(self) -> dict:
+    def _key(self, batch: int) -> dict:
         threads = self.settings.threads or torch.get_num_threads()
-        # measured on batches of MEASURE_IMAGES / 2 whatever the run's batch size: one choice for all
-        key = cache_key(self.model, LOGITS, 299, MEASURE_IMAGES // 2, threads)
+        key = cache_key(self.model, LOGITS, 299, batch, threads)  # measured at the run's first batch
         return {**key, "task": ["fid", *self.names]}
 
-    def _remembered(self) -> str | None:
+    def _remembered(self, batch: int) -> str | None:
         """``auto``'s choice made before on this machine, if it can run here; None: measure."""
-        remembered = cached_choice(self._key(), self.settings.cache_dir)
+        remembered = cached_choice(self._key(batch), self.settings.cache_dir)
         if remembered is None or remembered.engine not in self._candidates():
             return None
         self.settings.say(f"engine auto: {remembered.engine} (measured before on this machine)")
@@ -190,9 +189,10 @@ class ExactNetwork:
         return [e for e in runnable_engines() if e in METRIC_ENGINES]
 
     def _measured(self, x: torch.Tensor, *, again: bool) -> Engine:
-        sample = x[:MEASURE_IMAGES].float()
-        halves = [sample] if len(sample) < 2 else list(sample.tensor_split(2))
-        return choose(self._candidates(), self._build, halves, LOGITS, self._key(),
+        """The fastest exact engine on the first batch itself (run once untimed, then timed): its batch
+        size decides the ranking (OpenVINO compiles per shape, and gains most on large batches)."""
+        x = x.float()
+        return choose(self._candidates(), self._build, [x], LOGITS, self._key(len(x)),
                       cache_dir=self.settings.cache_dir, say=self.settings.say, agree=self.agree, again=again)  # fmt: skip
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -22,6 +22,7 @@ def test_two_processes_give_the_fid_of_one(tmp_path):
     args = [
         "-m", "inceptionkit", "fid", str(a), str(b), "--weights", str(w), "--dims", "64", "--kid",
         "--kid-subset-size", "3", "--kid-subsets", "10", "--format", "json", "--workers", "0", "--device", "cpu",
+        "--engine", "torch",  # the same arithmetic in every process (under auto each measures its own)
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=600)

@@ -10,7 +10,8 @@ is named by ``settings.engine``:
 - ``openvino``: OpenVINO running that export with its inference precision forced to f32 (its default
   is bf16 where the CPU has bf16 units: not exact, so never used for metrics);
 - ``auto`` (the metrics' default): the fastest of those this machine runs, measured on the first
-  images (:func:`~inceptionkit.engines.auto.choose`) and remembered per machine; on a GPU, ``torch``.
+  batch at its size (:func:`~inceptionkit.engines.auto.choose`) and remembered per machine and batch
+  size; on a GPU, ``torch``.
 
 The low-precision engines (``torch-bf16``, the int8 ones) are refused for metrics with the reason.
 Every engine but ``torch`` is compared with eager fp32 on the first images of every run (up to

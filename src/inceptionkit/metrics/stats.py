@@ -24,6 +24,7 @@ import torch
 from ..errors import MetricError
 from ..fileio import atomic_write
 from .checks import checked_count, checked_moments, checked_text, interruptible
+from .sqrtm import sqrtm_diagonal
 
 log = logging.getLogger("inceptionkit.metrics")
 
@@ -174,16 +175,8 @@ def _checked_distance(d: float, scale: float, a: str, b: str) -> float:
     return max(d, 0.0)
 
 
-def _sqrtm(m: np.ndarray) -> np.ndarray:
-    from scipy import linalg
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy's "singular matrix" notes: checked below, as pytorch-fid does
-        return linalg.sqrtm(m)
-
-
 def _trace_sqrtm(s1: np.ndarray, s2: np.ndarray, product: np.ndarray, eps: float) -> float:
-    covmean = _sqrtm(product)
+    covmean = sqrtm_diagonal(product)  # only the diagonal of sqrtm(product) is read
     if not np.isfinite(covmean).all():
         warnings.warn(
             f"the product of the covariances has no finite square root; {eps} added to their diagonals "
@@ -191,12 +184,12 @@ def _trace_sqrtm(s1: np.ndarray, s2: np.ndarray, product: np.ndarray, eps: float
             stacklevel=3,
         )
         offset = np.eye(s1.shape[0]) * eps
-        covmean = _sqrtm((s1 + offset).dot(s2 + offset))
+        covmean = sqrtm_diagonal((s1 + offset).dot(s2 + offset))
     if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+        if not np.allclose(covmean.imag, 0, atol=1e-3):
             raise MetricError(
                 f"the square root of the covariances' product has an imaginary part of "
-                f"{np.max(np.abs(covmean.imag)):.3g}: too few images for these dims?"
+                f"{np.max(np.abs(covmean.imag)):.3g} on its diagonal: too few images for these dims?"
             )
         covmean = covmean.real
-    return float(np.trace(covmean))
+    return float(np.sum(covmean))

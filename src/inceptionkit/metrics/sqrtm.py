@@ -1,0 +1,96 @@
+"""The diagonal of ``scipy.linalg.sqrtm(m)``, the part of it a Fréchet distance reads, in a third of its time.
+
+pytorch-fid, clean-fid and guided-diffusion define the distance through ``scipy.linalg.sqrtm`` of the
+product of the two covariances: its trace, and pytorch-fid's two checks on it (a result that is not
+finite is recomputed with ``eps`` added to both diagonals; an imaginary part of the diagonal above
+1e-3 is an error). scipy computes it by the Schur method (Björck & Hammarling; Higham): ``m = Z T Z*``
+with ``T`` triangular, then the triangular ``R`` with ``R @ R = T`` entry by entry, then ``Z R Z*``. Its
+entry-by-entry recurrence runs on one core: at 2048 dims it takes 8 of sqrtm's 11 s (2 cores).
+
+Here the same method, with the triangular square root split recursively (Deadman, Higham & Ralha,
+"Blocked Schur algorithms for computing the matrix square root", 2013): ``R11`` and ``R22`` of the
+two halves, then ``R12`` from the Sylvester equation ``R11 X + X R22 = T12``, itself split recursively
+(Jonsson & Kågström) so that the work is matrix products; LAPACK's ``ztrsyl`` solves the small
+blocks. Only the diagonal of ``Z R Z*`` is formed. 3.9 s at 2048 dims on the same machine; the trace
+agrees with scipy's to about 1e-15 relative.
+
+Where this method cannot vouch for scipy's result, scipy's own ``sqrtm`` is run instead and decides:
+a Sylvester block that is singular or near it (two eigenvalues whose roots sum to nearly zero: where
+scipy's recurrence divides by zero and returns a matrix that is not finite), a block that needed
+scaling against overflow, or an imaginary part of the diagonal above 1e-5, close enough to pytorch-fid's
+limit that rounding could decide it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+LEAF = 64  # blocks this small are solved by LAPACK's ztrsyl
+VOUCH_IMAG = 1e-5  # above this imaginary part of the diagonal, scipy's own sqrtm decides
+
+
+class _Undecided(Exception):
+    """A block where the blocked method might not agree with scipy's recurrence."""
+
+
+def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
+    """The diagonal of ``scipy.linalg.sqrtm(m)``, to rounding: real where its imaginary part is below
+    1e-5 (pytorch-fid's check passes either way), else scipy's own, complex; all NaN where scipy's
+    square root is not finite."""
+    from scipy import linalg
+
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            t, z = linalg.rsf2csf(*linalg.schur(m))
+            r = _sqrt_triangular(t)
+            diagonal = np.einsum("ik,ik->i", z @ r, z.conj())
+    except (_Undecided, FloatingPointError, linalg.LinAlgError):
+        return _scipy_diagonal(m)
+    if not np.isfinite(diagonal).all() or np.max(np.abs(diagonal.imag)) > VOUCH_IMAG:
+        return _scipy_diagonal(m)
+    return diagonal.real
+
+
+def _scipy_diagonal(m: np.ndarray) -> np.ndarray:
+    from scipy import linalg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's "singular matrix" notes: the caller checks, as pytorch-fid does
+        root = linalg.sqrtm(m)
+    return np.diagonal(root) if np.isfinite(root).all() else np.full(m.shape[0], np.nan)
+
+
+def _sqrt_triangular(t: np.ndarray) -> np.ndarray:
+    """The principal square root of an upper triangular matrix."""
+    n = t.shape[0]
+    if n == 1:
+        return np.sqrt(t)
+    h = n // 2
+    r = np.zeros_like(t)
+    r[:h, :h] = _sqrt_triangular(t[:h, :h])
+    r[h:, h:] = _sqrt_triangular(t[h:, h:])
+    r[:h, h:] = _sylvester(r[:h, :h], r[h:, h:], t[:h, h:])
+    return r
+
+
+def _sylvester(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """X with ``a X + X b = c``, ``a`` and ``b`` upper triangular."""
+    m, n = c.shape
+    if m <= LEAF and n <= LEAF:
+        from scipy.linalg.lapack import ztrsyl
+
+        x, scale, info = ztrsyl(a, b, c)
+        if info != 0 or scale != 1.0:  # 1: a and -b have (nearly) a common eigenvalue; scale: overflow
+            raise _Undecided
+        return x
+    if m >= n:
+        h = m // 2
+        x2 = _sylvester(a[h:, h:], b, c[h:])
+        x1 = _sylvester(a[:h, :h], b, c[:h] - a[:h, h:] @ x2)
+        return np.vstack([x1, x2])
+    h = n // 2
+    x1 = _sylvester(a, b[:h, :h], c[:, :h])
+    x2 = _sylvester(a, b[h:, h:], c[:, h:] - x1 @ b[:h, h:])
+    return np.hstack([x1, x2])

@@ -2,8 +2,9 @@
 each as a user runs it (its own process, its documented defaults), timed from start to exit.
 
 - **inceptionkit** ``fid A B --mode M`` for each mode (default engine ``auto``: the fastest exact
-  fp32 engine here), run once untimed first on a few images so that ``auto``'s measurement and the
-  ONNX export are cached, as they are for a user after the first run;
+  fp32 engine here), run once untimed first on one batch of images so that ``auto``'s measurement
+  (made on a run's first batch, at its size) and the ONNX export are cached, as they are for a user
+  after the first run;
 - **pytorch-fid 0.3.0**: ``python -m pytorch_fid A B --device cpu`` (batch 50, ``min(8, cores)``
   workers: its defaults); the weights file found where it keeps its download (torch.hub's cache,
   under a temporary ``TORCH_HOME``);
@@ -120,23 +121,26 @@ def _peer(name: str, a: str, b: str, weights: str, dims: int, env: dict) -> Tool
     return _run(name, SAME_AS[name], argv, env, _printed_fid)
 
 
-def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: dict, tmp: Path) -> None:
-    """A first, untimed run on 16 images of ``a``: caches the ONNX export and ``auto``'s choice."""
+def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: dict, tmp: Path, batch: int) -> None:
+    """A first, untimed run on one batch of ``a``'s images: caches the ONNX export and ``auto``'s
+    choice, which is measured on a run's first batch and kept per batch size (a smaller warm-up batch
+    would leave the timed run to measure again)."""
     few = tmp / f"warm-{mode}"
     few.mkdir()
-    for f in sorted(p for p in Path(a).iterdir() if p.is_file())[:16]:
+    for f in sorted(p for p in Path(a).iterdir() if p.is_file())[:batch]:
         (few / f.name).symlink_to(f.resolve())
     _ours(str(few), str(few), mode, weights, dims, flags, env)
 
 
 def run_tools(
     a: str, b: str, weights: str, *, dims: int = 2048, modes: list[str] | None = None,
-    peers: tuple[str, ...] = PEERS, flags: list[str] | None = None, say: Callable[[str], None] = lambda s: None,
+    peers: tuple[str, ...] = PEERS, batch_size: int = 50, flags: list[str] | None = None,
+    say: Callable[[str], None] = lambda s: None,
 ) -> list[ToolRun]:
-    """inceptionkit in each of ``modes`` (default: every mode that has ``dims``), then each peer, on
-    folders ``a`` and ``b`` with the FID network's ``weights`` file; ``flags``: more of ours (e.g.
-    ``--engine torch``)."""
-    flags = flags or []
+    """inceptionkit in each of ``modes`` (default: every mode that has ``dims``) at ``batch_size``,
+    then each peer, on folders ``a`` and ``b`` with the FID network's ``weights`` file; ``flags``:
+    more of ours (e.g. ``--engine torch``)."""
+    flags = ["--batch-size", str(batch_size), *(flags or [])]
     modes = modes or [m for m in FID_MODES if dims == 2048 or m != "guided-diffusion"]
     runs = []
     with tempfile.TemporaryDirectory(prefix="inceptionkit-fid-bench-") as tmp:
@@ -146,7 +150,7 @@ def run_tools(
         env = {**os.environ, "TORCH_HOME": str(Path(tmp, "torch"))}
         for mode in modes:
             say(f"inceptionkit --mode {mode}")
-            _warm_up(a, mode, weights, dims, flags, env, Path(tmp))
+            _warm_up(a, mode, weights, dims, flags, env, Path(tmp), batch_size)
             runs.append(_ours(a, b, mode, weights, dims, flags, env))
         for name in peers:
             if name == "clean-fid" and dims != 2048:

@@ -58,11 +58,11 @@ def _tools(args: argparse.Namespace, rest: list[str], network) -> int:
     from ..bench.fid_peers import images_in, run_tools
 
     modes = args.modes.split(",") if args.modes else None
-    flags = ["--engine", args.engine, "--batch-size", str(args.batch_size)]
+    flags = ["--engine", args.engine]
     if args.workers is not None:
         flags += ["--workers", str(args.workers)]
     machine = machine_line()
-    runs = run_tools(*rest, network.file, dims=args.dims, modes=modes, flags=flags,
+    runs = run_tools(*rest, network.file, dims=args.dims, modes=modes, batch_size=args.batch_size, flags=flags,
                      say=lambda s: print(f"inceptionkit fid bench: {s}", file=sys.stderr))  # fmt: skip
     n = images_in(*rest)
     ours = {r.mode: r for r in runs if r.ours}

@@ -139,7 +139,7 @@ def _default_predicts(checkpoint: str, folder: str, work: str, runs: str) -> lis
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("digits_training")
-def test_thirty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_path):
+def test_twenty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_path):
     """Issue 19 item 10: with an empty engine cache and default workers, `predict` of a trained digits
     checkpoint measures every engine (int8 included: the run's data calibrates it) and then runs the
     chosen one with decoding workers; it crashed (exit 139) in 5 of 20 runs before."""
@@ -155,7 +155,21 @@ def test_thirty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_pat
         f"import json, sys; sys.path.insert(0, {str(TESTS)!r}); import test_no_crash as t; "
         f"print(json.dumps(t._default_predicts(*sys.argv[1:])))"
     )
-    args = [str(main_job[0] / "best.safetensors"), str(folder), str(tmp_path), "30"]
+    args = [str(main_job[0] / "best.safetensors"), str(folder), str(tmp_path), "20"]
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0] * 30
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0] * 20
+
+
+def test_the_forkservers_preload_loads_no_native_runtime():
+    """The forkserver exists to fork workers from a process without OpenVINO's or ONNX Runtime's
+    thread pools: what it imports up front (so each worker starts in milliseconds, not the 2.3 s of
+    importing torchvision) must not bring them in."""
+    code = (
+        "import importlib, json, sys; from inceptionkit.loader import FORKSERVER_PRELOAD, NATIVE_RUNTIMES; "
+        "[importlib.import_module(m) for m in FORKSERVER_PRELOAD]; "
+        "print(json.dumps([m for m in NATIVE_RUNTIMES if m in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -79,3 +79,17 @@ def test_distance_equals_pytorch_fids_with_and_without_its_eps_retry():
         warnings.simplefilter("ignore")
         theirs = calculate_frechet_distance(zero, s, zero, np.array([[0.0, 1.0], [0.0, 0.0]]))
     assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+def test_an_overflowing_product_is_a_metric_error_not_a_crash():
+    """Finite covariances whose product overflows: scipy's answer (not finite), the eps retry, then the
+    one-line error naming both inputs, as before the blocked method (whose Schur step refuses inf)."""
+    from inceptionkit.errors import MetricError
+
+    s = np.eye(4)
+    s[0, 0] = 1e200
+    a, b = Statistics(np.zeros(4), s, None, None, "a.npz"), Statistics(np.zeros(4), s, None, None, "b.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(MetricError, match=r"the Fréchet distance of a\.npz and b\.npz is not finite"):
+            frechet_distance(a, b)

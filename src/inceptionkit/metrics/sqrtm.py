@@ -39,9 +39,12 @@ class _Undecided(Exception):
 def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
     """The diagonal of ``scipy.linalg.sqrtm(m)``, to rounding: real where its imaginary part is below
     5e-4 (pytorch-fid's check passes either way), else scipy's own, complex; all NaN where scipy's
-    square root is not finite."""
+    square root is not finite. (A defective matrix with no square root at all, which no product of two
+    covariances is, gets a meaningless finite answer from either, not the same one.)"""
     from scipy import linalg
 
+    if not np.isfinite(m).all():  # an overflowed product: scipy's answer (not finite), as pytorch-fid gets it
+        return _scipy_diagonal(m)
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
             t, z = linalg.rsf2csf(*linalg.schur(m))

@@ -173,3 +173,24 @@ def test_the_workers_default_leaves_the_cpu_to_the_engine(monkeypatch, cores, cp
 
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     assert (default_workers("cpu"), default_workers("cuda:0")) == (cpu, gpu)
+
+
+def test_openvino_in_two_streams_gives_one_streams_outputs_in_order(tmp_path):
+    """The suite's workers run one thread each, where the metrics build OpenVINO in one stream; the
+    two-stream path (each batch in halves at once) is run here on purpose: even, odd and single-image
+    batches, each image's output in its place and equal to one stream's to float32 rounding."""
+    pytest.importorskip("openvino")
+    import inceptionkit as ik
+    from inceptionkit.engines.onnx_engines import OpenVinoRunner
+
+    model = ik.create_model("inception_small", num_classes=10).eval()
+    path = ik.ensure_onnx(model, tmp_path, input_size=32)
+    config = {"INFERENCE_NUM_THREADS": 2, "INFERENCE_PRECISION_HINT": "f32"}
+    one, two = OpenVinoRunner(path, config), OpenVinoRunner(path, config, streams=2)
+    assert two.streams == 2 and two.config["NUM_STREAMS"] == 2
+    x = torch.randn(7, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for batch in (x[:4], x, x[:1], x[:5], x[:4]):  # 2+2, 4+3, one image alone, 3+2, the same again
+        want, got = one(batch), two(batch)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    assert sorted(two.requests) == [(2, 3, 32, 32), (3, 3, 32, 32), (4, 3, 32, 32)]  # per shape, reused

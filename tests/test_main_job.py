@@ -4,6 +4,7 @@ measured figure, printed here, not a timed assertion.)"""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -26,3 +27,13 @@ def test_main_job_reaches_97_percent_and_says_so_last(main_job) -> None:
         assert (run / name).is_file(), name
     model = load_native(run / "best.safetensors")
     assert (model.spec.arch, model.num_classes) == ("inception_small", 10)
+
+
+def test_the_digits_training_group_runs_on_one_worker(request) -> None:
+    """The tests that read the trained digits model share one xdist worker (``--dist loadgroup``), so
+    no second worker sits waiting on the training's lock. xdist marks a grouped test by its node id's
+    ``@group`` suffix; pytest 9.2 stopped that from taking effect (pytest-xdist#1386), which split the
+    group silently and cost the suite a worker's minute."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("not under xdist")
+    assert request.node.nodeid.endswith("@digits_training")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import os
-import resource
 import shutil
 import signal
-import subprocess
-import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from zygote import Child, Zygote
 
 from inceptionkit.cli import main
 from inceptionkit.train import TrainConfig, train
@@ -49,24 +49,39 @@ RESUMABLE = [
 ]
 
 
-def start(args: list[str], kill_at: str | None = None, **kw) -> subprocess.Popen:
-    # one thread: every run must use the same thread count (CPU reductions split by thread)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("INCEPTIONKIT_TEST_KILL_AT", None)
-    if kill_at:
-        env["INCEPTIONKIT_TEST_KILL_AT"] = kill_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "inceptionkit", "train", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kw,
-    )
+# The runs are children of one zygote (tests/zygote.py) that has imported torch, torch._dynamo and
+# matplotlib: each real process then starts in milliseconds, not the 6 s of `python -m inceptionkit`.
+# One thread: every run must use the same thread count (CPU reductions split by thread).
+PRELOAD = ["torch", "torch._dynamo", "matplotlib.pyplot", "inceptionkit.cli", "inceptionkit.commands.train",
+           "inceptionkit.train"]  # fmt: skip
 
 
-def finish(proc: subprocess.Popen) -> tuple[int, str]:
+def environment(kill_at: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "INCEPTIONKIT_TEST_KILL_AT"}
+    env.update({"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    return {**env, "INCEPTIONKIT_TEST_KILL_AT": kill_at} if kill_at else env
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = Zygote(PRELOAD, environment())
+    yield z
+    z.close()
+
+
+_runs = itertools.count()
+
+
+def start(zygote: Zygote, args: list[str], kill_at: str | None = None, fsize: int | None = None) -> Child:
+    """``inceptionkit train ARGS`` as its own process (killed at the point ``kill_at``; its files
+    capped at ``fsize`` bytes, as on a full disk)."""
+    out = Path(tempfile.gettempdir()) / f"inceptionkit-train-{os.getpid()}-{next(_runs)}.out"
+    return zygote.start(["train", *args], environment(kill_at), out, fsize)
+
+
+def finish(proc: Child) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=300)
+    proc.out.unlink()
     return proc.returncode, out
 
 
@@ -93,7 +108,7 @@ KILLS = [
 ]
 
 
-def kill_inside_the_next_set(proc: subprocess.Popen, run: Path, after: float) -> int:
+def kill_inside_the_next_set(proc: Child, run: Path, after: float) -> int:
     """SIGKILL ``after`` seconds once a new checkpoint set begins to be written (or when it ends)."""
     sets = run / "checkpoints"
 
@@ -117,9 +132,9 @@ def kill_inside_the_next_set(proc: subprocess.Popen, run: Path, after: float) ->
 class Reference:
     """The uninterrupted run, started once for the module and awaited by each test that needs it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, zygote: Zygote, folder: Path) -> None:
         self.run = folder / "ref"
-        self.proc = start([*RESUMABLE, "--run-dir", str(self.run)])
+        self.proc = start(zygote, [*RESUMABLE, "--run-dir", str(self.run)])
         self.out: str | None = None
 
     def result(self) -> tuple[Path, str]:
@@ -130,8 +145,8 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Reference:
-    return Reference(tmp_path_factory.mktemp("reference"))
+def reference(zygote, tmp_path_factory) -> Reference:
+    return Reference(zygote, tmp_path_factory.mktemp("reference"))
 
 
 def assert_same_run(run: Path, out: str, reference: Reference) -> None:
@@ -150,10 +165,10 @@ def assert_same_run(run: Path, out: str, reference: Reference) -> None:
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_uninterrupted_run(
-    tmp_path, reference
+    tmp_path, reference, zygote
 ):
     run = tmp_path / "killed"
-    proc = start([*RESUMABLE, "--run-dir", str(run)], kill_at=KILLS[0][0])
+    proc = start(zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at=KILLS[0][0])
     resumed_from = None
     for i, (point, resume_step) in enumerate(KILLS):
         rc, out = finish(proc)
@@ -166,7 +181,7 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
         checkpoint = read_latest(run)
         assert (checkpoint.step if checkpoint else 0) == resume_step, point
         resumed_from = resume_step
-        proc = start(["--resume", str(run)], kill_at=KILLS[i + 1][0] if i + 1 < len(KILLS) else None)
+        proc = start(zygote, ["--resume", str(run)], kill_at=KILLS[i + 1][0] if i + 1 < len(KILLS) else None)
     rc, out = finish(proc)
     assert rc == 0, out
     assert "resuming after the last epoch (2): the final evaluation" in out
@@ -176,36 +191,29 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_sigkill_at_arbitrary_moments_of_the_writes_then_resumed_matches_an_uninterrupted_run(
-    tmp_path, reference
+    tmp_path, reference, zygote
 ):
     run = tmp_path / "killed"
-    proc = start([*RESUMABLE, "--run-dir", str(run)])
+    proc = start(zygote, [*RESUMABLE, "--run-dir", str(run)])
     # SIGKILL a little after each new checkpoint set appears: inside its writes, between them, or
     # after them (the last one: before or during the final evaluation), and resume each time
     for after in (0.0, 0.005, 0.03, 0.2, 0.01):
         if kill_inside_the_next_set(proc, run, after) == 0:
             break
-        proc = start(["--resume", str(run)])
+        proc = start(zygote, ["--resume", str(run)])
     rc, out = finish(proc)
     assert rc == 0, out
     assert_same_run(run, out, reference)
 
 
-def limit_file_size(limit: int):
-    def apply() -> None:  # in the child: the OS refuses writes past ``limit`` bytes (EFBIG)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path, zygote):
     run = tmp_path / "run"
-    rc, out = finish(start([*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))
+    rc, out = finish(start(zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))
     assert rc == 137, out  # stopped once the checkpoint of step 2 was complete
     # a weight file is 6.6 MB: the OS refuses the next checkpoint's write (the state of a full disk)
-    rc, out = finish(start(["--resume", str(run)], preexec_fn=limit_file_size(2_000_000)))
+    rc, out = finish(start(zygote, ["--resume", str(run)], fsize=2_000_000))
     assert rc == 1, out
     last = out.strip().splitlines()[-1]
     assert last.startswith(

@@ -25,6 +25,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the slow tests first (stable otherwise): each one is a unit of work handed to the
+    next free worker in this order, so a minute-long test left to the end would run alone while the
+    other worker idles. (xdist already hands out the groups, larger than one test, first.) Without
+    xdist the order stays the files' own, so module fixtures are built once."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def weights_cache(tmp_path, monkeypatch):
     """An empty download cache ($INCEPTIONKIT_CACHE) and a registry of published weight sets that is
@@ -68,6 +77,16 @@ def main_job(tmp_path_factory):
             (folder / "result.tmp").replace(result)
         done = json.loads(result.read_text())
     return folder / "run", done["out"], done["code"], done["seconds"]
+
+
+@pytest.fixture(scope="session")
+def train_zygote():
+    """A zygote for ``inceptionkit train`` runs (tests/zygote.py): real processes that start at once."""
+    from zygote import TRAIN_PRELOAD, Zygote, train_environment
+
+    z = Zygote(TRAIN_PRELOAD, train_environment())
+    yield z
+    z.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from helpers import make_folder, save_small
 from inceptionkit.cli import main
 from inceptionkit.train import RunDataSource, run_data_source
 
+pytestmark = pytest.mark.xdist_group("eval_folder_run")  # one worker trains the module's run
+
 
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory):

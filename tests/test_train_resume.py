@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from zygote import Child, Zygote
+from zygote import Child, Zygote, train_environment
 
 from inceptionkit.cli import main
 from inceptionkit.train import TrainConfig, train
@@ -49,26 +49,9 @@ RESUMABLE = [
 ]
 
 
-# The runs are children of one zygote (tests/zygote.py) that has imported torch, torch._dynamo and
-# matplotlib: each real process then starts in milliseconds, not the 6 s of `python -m inceptionkit`.
-# One thread: every run must use the same thread count (CPU reductions split by thread).
-PRELOAD = ["torch", "torch._dynamo", "matplotlib.pyplot", "inceptionkit.cli", "inceptionkit.commands.train",
-           "inceptionkit.train"]  # fmt: skip
-
-
-def environment(kill_at: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "INCEPTIONKIT_TEST_KILL_AT"}
-    env.update({"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-    return {**env, "INCEPTIONKIT_TEST_KILL_AT": kill_at} if kill_at else env
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    z = Zygote(PRELOAD, environment())
-    yield z
-    z.close()
-
-
+# The runs are children of one zygote (tests/zygote.py, the `train_zygote` fixture) that has imported
+# torch, torch._dynamo and matplotlib: each real process then starts in milliseconds, not the 6 s of
+# `python -m inceptionkit`.
 _runs = itertools.count()
 
 
@@ -76,7 +59,7 @@ def start(zygote: Zygote, args: list[str], kill_at: str | None = None, fsize: in
     """``inceptionkit train ARGS`` as its own process (killed at the point ``kill_at``; its files
     capped at ``fsize`` bytes, as on a full disk)."""
     out = Path(tempfile.gettempdir()) / f"inceptionkit-train-{os.getpid()}-{next(_runs)}.out"
-    return zygote.start(["train", *args], environment(kill_at), out, fsize)
+    return zygote.start(["train", *args], train_environment(kill_at), out, fsize)
 
 
 def finish(proc: Child) -> tuple[int, str]:
@@ -145,8 +128,8 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(zygote, tmp_path_factory) -> Reference:
-    return Reference(zygote, tmp_path_factory.mktemp("reference"))
+def reference(train_zygote, tmp_path_factory) -> Reference:
+    return Reference(train_zygote, tmp_path_factory.mktemp("reference"))
 
 
 def assert_same_run(run: Path, out: str, reference: Reference) -> None:
@@ -165,10 +148,10 @@ def assert_same_run(run: Path, out: str, reference: Reference) -> None:
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_uninterrupted_run(
-    tmp_path, reference, zygote
+    tmp_path, reference, train_zygote
 ):
     run = tmp_path / "killed"
-    proc = start(zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at=KILLS[0][0])
+    proc = start(train_zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at=KILLS[0][0])
     resumed_from = None
     for i, (point, resume_step) in enumerate(KILLS):
         rc, out = finish(proc)
@@ -181,7 +164,8 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
         checkpoint = read_latest(run)
         assert (checkpoint.step if checkpoint else 0) == resume_step, point
         resumed_from = resume_step
-        proc = start(zygote, ["--resume", str(run)], kill_at=KILLS[i + 1][0] if i + 1 < len(KILLS) else None)
+        point = KILLS[i + 1][0] if i + 1 < len(KILLS) else None
+        proc = start(train_zygote, ["--resume", str(run)], kill_at=point)
     rc, out = finish(proc)
     assert rc == 0, out
     assert "resuming after the last epoch (2): the final evaluation" in out
@@ -191,16 +175,16 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_sigkill_at_arbitrary_moments_of_the_writes_then_resumed_matches_an_uninterrupted_run(
-    tmp_path, reference, zygote
+    tmp_path, reference, train_zygote
 ):
     run = tmp_path / "killed"
-    proc = start(zygote, [*RESUMABLE, "--run-dir", str(run)])
+    proc = start(train_zygote, [*RESUMABLE, "--run-dir", str(run)])
     # SIGKILL a little after each new checkpoint set appears: inside its writes, between them, or
     # after them (the last one: before or during the final evaluation), and resume each time
     for after in (0.0, 0.005, 0.03, 0.2, 0.01):
         if kill_inside_the_next_set(proc, run, after) == 0:
             break
-        proc = start(zygote, ["--resume", str(run)])
+        proc = start(train_zygote, ["--resume", str(run)])
     rc, out = finish(proc)
     assert rc == 0, out
     assert_same_run(run, out, reference)
@@ -208,12 +192,12 @@ def test_sigkill_at_arbitrary_moments_of_the_writes_then_resumed_matches_an_unin
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path, zygote):
+def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint(tmp_path, train_zygote):
     run = tmp_path / "run"
-    rc, out = finish(start(zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))
+    rc, out = finish(start(train_zygote, [*RESUMABLE, "--run-dir", str(run)], kill_at="old-sets-removed:1"))
     assert rc == 137, out  # stopped once the checkpoint of step 2 was complete
     # a weight file is 6.6 MB: the OS refuses the next checkpoint's write (the state of a full disk)
-    rc, out = finish(start(zygote, ["--resume", str(run)], fsize=2_000_000))
+    rc, out = finish(start(train_zygote, ["--resume", str(run)], fsize=2_000_000))
     assert rc == 1, out
     last = out.strip().splitlines()[-1]
     assert last.startswith(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -221,6 +222,18 @@ def test_fewer_images_than_dims_prints_the_fid_and_one_warning(tmp_path, capsys)
     doc = json.loads(js)
     assert doc["warnings"] == [warning] and err == f"inceptionkit fid: warning: {warning}\n"
     assert out.splitlines()[-1] == f"FID: {doc['frechet_inception_distance']:.7g}"
+
+
+def test_the_warning_shows_whatever_the_process_filters_and_on_every_command(tmp_path, capsys):
+    """A caller that ignores warnings, and a second identical command in the same process (whose
+    warning Python's registry has already seen): the command still prints its warning each time."""
+    a = write_stats(tmp_path / "a.npz", features(10, 2))
+    b = write_stats(tmp_path / "b.npz", features(10, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        errs = [fid(capsys, a, b, "--dims", DIMS)[2] for _ in range(2)]
+    assert [e.startswith("inceptionkit fid: warning: the FID is not reliable: ") for e in errs] == [True, True]
+    assert errs[0] == errs[1] and errs[0].count("\n") == 1
 
 
 @pytest.mark.slow

@@ -252,16 +252,16 @@ def test_22_images_at_batch_8_train_in_3_steps_the_last_of_6(tmp_path, capsys, p
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_a_run_with_a_partial_last_batch_killed_and_resumed_is_bit_identical(tmp_path):
+def test_a_run_with_a_partial_last_batch_killed_and_resumed_is_bit_identical(tmp_path, train_zygote):
     from test_train_resume import RESUMABLE, finish, metrics, start, tensors_and_metadata
 
     # 200 images at batch 32: 7 steps an epoch, the last of 8; checkpoints at 2, 4, 6, 7 (epoch end), 8 ...
     args = [*RESUMABLE[:5], "200", *RESUMABLE[6:]]
     ref, run = tmp_path / "ref", tmp_path / "killed"
-    reference = start([*args, "--run-dir", str(ref)])
-    rc, out = finish(start([*args, "--run-dir", str(run)], kill_at="manifest-written:5"))  # at step 8
+    reference = start(train_zygote, [*args, "--run-dir", str(ref)])
+    rc, out = finish(start(train_zygote, [*args, "--run-dir", str(run)], kill_at="manifest-written:5"))  # at step 8
     assert rc == 137 and "2 epochs of 7 steps, batch 32 (the last of 8)" in out, out
-    rc, out = finish(start(["--resume", str(run)]))
+    rc, out = finish(start(train_zygote, ["--resume", str(run)]))
     assert rc == 0 and "resuming at epoch 2, step 1 of 7" in out, out
     rc, ref_out = finish(reference)
     assert rc == 0, ref_out

@@ -28,6 +28,9 @@ from inceptionkit.weights import WeightsError, get_weight_set  # noqa: E402
 from inceptionkit.weights.keras import keras_weight_layers  # noqa: E402
 from inceptionkit.weights.mapping import template  # noqa: E402
 
+# one worker builds the three keras models (a module fixture: built again on every worker that runs a test)
+pytestmark = pytest.mark.xdist_group("keras_models")
+
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
 
 # keras.applications builder, the layer whose output we compare (our stage name), batch size.

@@ -65,6 +65,20 @@ while True:
 """
 
 
+# what `inceptionkit train` imports (6 s of it); matplotlib's Agg backend is chosen before the import
+TRAIN_PRELOAD = ["torch", "torch._dynamo", "matplotlib.pyplot", "inceptionkit.cli", "inceptionkit.commands.train",
+                 "inceptionkit.train"]  # fmt: skip
+
+
+def train_environment(kill_at: str | None = None) -> dict[str, str]:
+    """This process's environment for a train run: one thread (every run of a comparison must use
+    the same thread count: CPU reductions split by thread), and ``INCEPTIONKIT_TEST_KILL_AT`` only
+    where a kill point is given."""
+    env = {k: v for k, v in os.environ.items() if k != "INCEPTIONKIT_TEST_KILL_AT"}
+    env.update({"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    return {**env, "INCEPTIONKIT_TEST_KILL_AT": kill_at} if kill_at else env
+
+
 class Zygote:
     """``Zygote(["torch", "inceptionkit.train"]).start(["train", ...], env)``: a Popen-like child."""
 

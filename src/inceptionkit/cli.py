@@ -222,15 +222,19 @@ class _WarningLines(logging.Handler):
 @contextlib.contextmanager
 def _warnings_as_lines(args: argparse.Namespace) -> Iterator[None]:
     """Warnings (Python's and the library's log) take the errors' channel: one line each, with no
-    source file or line, for the duration of the command."""
-    shown, handler = warnings.showwarning, _WarningLines(args)
+    source file or line, for the duration of the command. Each distinct warning shows once per
+    command, whatever filters the process had (a caller's "ignore", or the registry of a warning an
+    earlier command in the same process already showed): a number the tool warns about is never
+    printed without its warning."""
+    handler = _WarningLines(args)
     logger = logging.getLogger("inceptionkit")
-    warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
     logger.addHandler(handler)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
+            yield
     finally:
-        warnings.showwarning = shown
         logger.removeHandler(handler)
 
 

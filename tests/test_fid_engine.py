@@ -194,3 +194,15 @@ def test_openvino_in_two_streams_gives_one_streams_outputs_in_order(tmp_path):
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
     assert sorted(two.requests) == [(2, 3, 32, 32), (3, 3, 32, 32), (4, 3, 32, 32)]  # per shape, reused
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (README: CUDA is untested)")
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_gives_the_cpus_fid_on_cuda(folders, fid_network, mode, tmp_path):
+    """Issue 16 item 5: the same FID on the GPU as on the CPU, within 1e-4 (convolutions in IEEE fp32:
+    cuDNN's default TF32 is about 1e-3 off)."""
+    kw = dict(mode=mode, network=fid_network, engine="torch", cache_dir=tmp_path, workers=0)
+    cpu = calculate_metrics(*folders, device="cpu", **kw).metrics["frechet_inception_distance"]
+    gpu = calculate_metrics(*folders, device="cuda", **kw).metrics["frechet_inception_distance"]
+    assert abs(gpu - cpu) <= 1e-4 * cpu and cpu > 1
+    assert torch.backends.cudnn.allow_tf32  # PyTorch's default, put back after the run

@@ -205,4 +205,15 @@ def test_every_mode_gives_the_cpus_fid_on_cuda(folders, fid_network, mode, tmp_p
     cpu = calculate_metrics(*folders, device="cpu", **kw).metrics["frechet_inception_distance"]
     gpu = calculate_metrics(*folders, device="cuda", **kw).metrics["frechet_inception_distance"]
     assert abs(gpu - cpu) <= 1e-4 * cpu and cpu > 1
-    assert torch.backends.cudnn.allow_tf32  # PyTorch's default, put back after the run
+
+
+def test_cuda_runs_in_ieee_fp32_and_the_settings_are_put_back():
+    """The flags themselves, which exist without a GPU: inside, convolutions and products in IEEE fp32;
+    after, PyTorch's settings as they were, readable through the API they were made with."""
+    state = lambda: (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision)  # noqa: E731
+    before = state()
+    with metric_engine.full_fp32(torch.device("cuda")):
+        assert state() == ("ieee", "ieee")
+    assert state() == before and before != ("ieee", "ieee")
+    with metric_engine.full_fp32(torch.device("cpu")):
+        assert state() == before  # the CPU computes in fp32 anyway: nothing is touched

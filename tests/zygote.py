@@ -103,8 +103,9 @@ class Zygote:
             with self._lock:
                 if kind == "ready":
                     self._ready = True
-                elif kind == "started":
+                elif kind == "started":  # a pid the kernel reused: forget its last owner's status
                     self._started.append(int(pid))
+                    self._ended.pop(int(pid), None)
                 else:
                     self._ended[int(pid)] = int(value)
                 self._lock.notify_all()
@@ -139,11 +140,13 @@ class Child:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        self.returncode = self.zygote.returncode(self.pid, timeout=0)
+        if self.returncode is None:
+            self.returncode = self.zygote.returncode(self.pid, timeout=0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        self.returncode = self.zygote.returncode(self.pid, timeout)
+        if self.returncode is None:
+            self.returncode = self.zygote.returncode(self.pid, timeout)
         if self.returncode is None:
             raise subprocess.TimeoutExpired(str(self.pid), timeout)
         return self.returncode

@@ -109,16 +109,24 @@ def _export(net: FIDOutputs, path: Path) -> None:
 def full_fp32(device: torch.device) -> Iterator[None]:
     """On CUDA, convolutions and matrix products in IEEE fp32 while the FID network runs: PyTorch lets
     cuDNN convolve in TF32 by default (a 10-bit mantissa on Ampere and later), which puts features
-    about 1e-3 off the CPU's. The settings are put back afterwards. (Untested here: no GPU.)"""
+    about 1e-3 off the CPU's. The settings are put back afterwards, through the API they were made
+    with: PyTorch 2.9 and later refuse to mix the legacy ``allow_tf32`` flags with ``fp32_precision``.
+    (The flags are tested on the CPU; the GPU's numbers are untested here: no GPU.)"""
     if device.type != "cuda":
         yield
         return
-    kept = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    if hasattr(torch.backends.cudnn, "conv"):  # PyTorch >= 2.9: fp32_precision per backend and op
+        flags = [(torch.backends.cudnn.conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+    else:
+        flags = [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+    kept = [getattr(owner, name) for owner, name, _ in flags]
     try:
+        for owner, name, value in flags:
+            setattr(owner, name, value)
         yield
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = kept
+        for (owner, name, _), value in zip(flags, kept, strict=True):
+            setattr(owner, name, value)
 
 
 def build(name: str, model: InceptionNet, names: tuple[str, ...], settings: RunSettings, device: torch.device) -> Engine:

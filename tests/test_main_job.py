@@ -4,7 +4,6 @@ measured figure, printed here, not a timed assertion.)"""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -34,6 +33,6 @@ def test_the_digits_training_group_runs_on_one_worker(request) -> None:
     no second worker sits waiting on the training's lock. xdist marks a grouped test by its node id's
     ``@group`` suffix; pytest 9.2 stopped that from taking effect (pytest-xdist#1386), which split the
     group silently and cost the suite a worker's minute."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("not under xdist")
+    if not getattr(request.config.option, "loadgroup", False):  # set in xdist's workers under --dist loadgroup
+        pytest.skip("not under xdist's --dist loadgroup")
     assert request.node.nodeid.endswith("@digits_training")

@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -113,23 +115,31 @@ def kill_inside_the_next_set(proc: Child, run: Path, after: float) -> int:
 
 
 class Reference:
-    """The uninterrupted run, started once for the module and awaited by each test that needs it."""
+    """The uninterrupted run, started once for the module (in the background) and awaited by each test
+    that needs it: a fresh ``python -m inceptionkit train``, not a child of the zygote, so a result
+    that depended on the process (hash seeds, import-time state) would differ from the killed runs'."""
 
-    def __init__(self, zygote: Zygote, folder: Path) -> None:
+    def __init__(self, folder: Path) -> None:
         self.run = folder / "ref"
-        self.proc = start(zygote, [*RESUMABLE, "--run-dir", str(self.run)])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inceptionkit", "train", *RESUMABLE, "--run-dir", str(self.run)],
+            env=train_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.out: str | None = None
 
     def result(self) -> tuple[Path, str]:
         if self.out is None:
-            rc, self.out = finish(self.proc)
-            assert rc == 0, self.out
+            self.out, _ = self.proc.communicate(timeout=300)
+            assert self.proc.returncode == 0, self.out
         return self.run, self.out
 
 
 @pytest.fixture(scope="module")
-def reference(train_zygote, tmp_path_factory) -> Reference:
-    return Reference(train_zygote, tmp_path_factory.mktemp("reference"))
+def reference(tmp_path_factory) -> Reference:
+    return Reference(tmp_path_factory.mktemp("reference"))
 
 
 def assert_same_run(run: Path, out: str, reference: Reference) -> None:

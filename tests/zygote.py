@@ -34,9 +34,14 @@ while True:
     while b"\n" in pending:
         line, pending = pending.split(b"\n", 1)
         order = json.loads(line)
+        if "kill" in order:  # only a child not yet reaped: its pid cannot have gone to another process
+            if order["kill"] in children:
+                os.kill(order["kill"], order["signal"])
+            continue
         pid = os.fork()
         if pid == 0:
             commands.close()
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             fd = os.open(order["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
@@ -47,14 +52,8 @@ while True:
             os.environ.update(order["env"])
             if order["fsize"] is not None:
                 resource.setrlimit(resource.RLIMIT_FSIZE, (order["fsize"], order["fsize"]))
-            code = 1
-            try:
-                from inceptionkit.cli import main
-                code = main(order["args"])
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+            from inceptionkit.cli import main
+            sys.exit(main(order["args"]))  # the interpreter's own shutdown, as a fresh process has
         children.add(pid)
         os.write(1, f"started {pid} 0\n".encode())
     for pid in list(children):
@@ -89,6 +88,7 @@ class Zygote:
         self._lock = threading.Condition()
         self._started: list[int] = []
         self._ended: dict[int, int] = {}
+        self._forks = 0
         self._ready = False
         threading.Thread(target=self._listen, daemon=True).start()
         with self._lock:
@@ -115,12 +115,20 @@ class Zygote:
         into ``out``; ``fsize`` caps the size of any file it writes (``RLIMIT_FSIZE``)."""
         order = {"args": args, "env": env, "out": str(out), "fsize": fsize}
         with self._lock:
-            count = len(self._started)
-            self._proc.stdin.write(json.dumps(order).encode() + b"\n")
-            self._proc.stdin.flush()
-            if not self._lock.wait_for(lambda: len(self._started) > count, timeout=60):
+            index, self._forks = self._forks, self._forks + 1
+            self._send(order)
+            if not self._lock.wait_for(lambda: len(self._started) > index, timeout=60):
                 raise TimeoutError("the zygote did not fork")
-            return Child(self, self._started[count], out)
+            return Child(self, self._started[index], out)
+
+    def _send(self, order: dict) -> None:
+        self._proc.stdin.write(json.dumps(order).encode() + b"\n")
+        self._proc.stdin.flush()
+
+    def kill(self, pid: int, sig: int) -> None:
+        """Signal child ``pid`` if the zygote has not reaped it yet (else nothing, as Popen does)."""
+        with self._lock:
+            self._send({"kill": pid, "signal": sig})
 
     def returncode(self, pid: int, timeout: float | None) -> int | None:
         with self._lock:
@@ -153,7 +161,7 @@ class Child:
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
-            os.kill(self.pid, sig)
+            self.zygote.kill(self.pid, sig)
 
     def communicate(self, timeout: float | None = None) -> tuple[str, None]:
         self.wait(timeout)

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,19 +51,14 @@ RESUMABLE = [
 # The runs are children of one zygote (tests/zygote.py, the `train_zygote` fixture) that has imported
 # torch, torch._dynamo and matplotlib: each real process then starts in milliseconds, not the 6 s of
 # `python -m inceptionkit`.
-_runs = itertools.count()
-
-
 def start(zygote: Zygote, args: list[str], kill_at: str | None = None, fsize: int | None = None) -> Child:
     """``inceptionkit train ARGS`` as its own process (killed at the point ``kill_at``; its files
     capped at ``fsize`` bytes, as on a full disk)."""
-    out = Path(tempfile.gettempdir()) / f"inceptionkit-train-{os.getpid()}-{next(_runs)}.out"
-    return zygote.start(["train", *args], train_environment(kill_at), out, fsize)
+    return zygote.start(["train", *args], train_environment(kill_at), fsize)
 
 
 def finish(proc: Child) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=300)
-    proc.out.unlink()
     return proc.returncode, out
 
 
@@ -174,8 +166,8 @@ def test_killed_at_every_point_of_the_checkpoint_writes_then_resumed_matches_an_
         checkpoint = read_latest(run)
         assert (checkpoint.step if checkpoint else 0) == resume_step, point
         resumed_from = resume_step
-        point = KILLS[i + 1][0] if i + 1 < len(KILLS) else None
-        proc = start(train_zygote, ["--resume", str(run)], kill_at=point)
+        next_point = KILLS[i + 1][0] if i + 1 < len(KILLS) else None
+        proc = start(train_zygote, ["--resume", str(run)], kill_at=next_point)
     rc, out = finish(proc)
     assert rc == 0, out
     assert "resuming after the last epoch (2): the final evaluation" in out

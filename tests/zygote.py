@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -89,6 +91,7 @@ class Zygote:
         self._started: list[int] = []
         self._ended: dict[int, int] = {}
         self._forks = 0
+        self._outputs = Path(tempfile.mkdtemp(prefix="inceptionkit-zygote-"))  # the children's output files
         self._ready = False
         threading.Thread(target=self._listen, daemon=True).start()
         with self._lock:
@@ -110,12 +113,14 @@ class Zygote:
                     self._ended[int(pid)] = int(value)
                 self._lock.notify_all()
 
-    def start(self, args: list[str], env: dict[str, str], out: Path, fsize: int | None = None) -> Child:
+    def start(self, args: list[str], env: dict[str, str], fsize: int | None = None) -> Child:
         """Run ``inceptionkit ARGS`` in a new child with exactly ``env``, its output (stdout and stderr)
-        into ``out``; ``fsize`` caps the size of any file it writes (``RLIMIT_FSIZE``)."""
-        order = {"args": args, "env": env, "out": str(out), "fsize": fsize}
+        into a file of the zygote's folder; ``fsize`` caps the size of any file it writes
+        (``RLIMIT_FSIZE``)."""
         with self._lock:
             index, self._forks = self._forks, self._forks + 1
+            out = self._outputs / f"{index}.out"
+            order = {"args": args, "env": env, "out": str(out), "fsize": fsize}
             self._send(order)
             if not self._lock.wait_for(lambda: len(self._started) > index, timeout=60):
                 raise TimeoutError("the zygote did not fork")
@@ -138,6 +143,7 @@ class Zygote:
     def close(self) -> None:
         self._proc.stdin.close()
         self._proc.wait(timeout=60)
+        shutil.rmtree(self._outputs, ignore_errors=True)
 
 
 class Child:

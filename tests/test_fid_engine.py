@@ -11,6 +11,8 @@ tests/test_fid_network.py; the spatial tap: tests/test_guided_diffusion.py.)
 from __future__ import annotations
 
 import dataclasses
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,9 +21,12 @@ from helpers import fid_net, photo_folder
 from inceptionkit.cli import main
 from inceptionkit.engines import relative_difference
 from inceptionkit.errors import EngineError, UsageError
+from inceptionkit.images import load_image
 from inceptionkit.metrics import METRIC_ENGINES, MODES, calculate_metrics, load_fid_model
 from inceptionkit.metrics import engine as metric_engine
 from inceptionkit.metrics.extract import Runner
+from inceptionkit.metrics.inputs import extract, open_input
+from inceptionkit.metrics.pipelines import DEVICE_RESIZE
 from inceptionkit.settings import default_workers
 
 pytestmark = pytest.mark.slow  # the FID network at 299 x 299 on every engine
@@ -217,3 +222,28 @@ def test_cuda_runs_in_ieee_fp32_and_the_settings_are_put_back():
     assert state() == before and before != ("ieee", "ieee")
     with metric_engine.full_fp32(torch.device("cpu")):
         assert state() == before  # the CPU computes in fp32 anyway: nothing is touched
+
+
+@pytest.mark.parametrize("mode", sorted(DEVICE_RESIZE))
+def test_resizing_on_the_device_gives_the_workers_features_bit_for_bit(folders, fid_network, mode, tmp_path):
+    """Issue 16 item 5: on a GPU the workers only decode, and each group of images of one size goes to
+    the device as uint8 and is resized there. That path, forced on the CPU (the only device here),
+    gives the features of resizing in the workers to the bit: files of four sizes in an order that
+    mixes them, batches of 4 that hold two or three sizes (decoded here and in a worker process), and
+    a zip's members. (clean's PIL filter
+    is the CPU's in every case.)"""
+    files = [str(p) for pair in zip(*(sorted(d.iterdir()) for d in folders), strict=True) for p in pair]
+    runner = Runner(fid_net(fid_network.model, 64, engine="torch"), mode, torch.device("cpu"), batch_size=4,
+                    keep_features=True)  # fmt: skip
+    on_device = dataclasses.replace(runner, resize_on_device=True)
+    assert on_device.resizes_on_device and not runner.resizes_on_device
+    want = runner.files(files).kept
+    assert len({load_image(f, "RGB").size for f in files}) == 4 and want.shape == (10, 64)
+    assert torch.equal(on_device.files(files).kept, want)
+    assert torch.equal(dataclasses.replace(on_device, workers=1).files(files).kept, want)  # lists from a worker
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, f in enumerate(files):
+            zf.write(f, f"{i:02d}{Path(f).suffix}")
+    assert torch.equal(extract(open_input(archive, "zip", mode, 64), on_device).kept, want)
+    assert "clean" not in DEVICE_RESIZE and not dataclasses.replace(on_device, mode="clean").resizes_on_device

@@ -42,10 +42,11 @@ FORKSERVER_PRELOAD = [
 @dataclass
 class Loaded:
     """One batch: the items' indices (in order), the stacked tensors of the readable ones (None when
-    none was), and per index its error (None when it was read)."""
+    none was; a list of them, in order, from ``load_batches(stack=False)``), and per index its error
+    (None when it was read)."""
 
     indices: list[int]
-    batch: torch.Tensor | None
+    batch: torch.Tensor | list[torch.Tensor] | None
     errors: list[str | None]
 
     @property
@@ -73,6 +74,11 @@ def _collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Load
     return Loaded([i for i, _, _ in samples], torch.stack(good) if good else None, [e for _, _, e in samples])
 
 
+def _listed(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Loaded:
+    good = [t for _, t, _ in samples if t is not None]
+    return Loaded([i for i, _, _ in samples], good or None, [e for _, _, e in samples])
+
+
 def worker_context() -> str | None:
     """How worker processes start: None (the platform's default, fork on Linux) while no native
     runtime is loaded in this process, else ``forkserver`` (see the module's docstring)."""
@@ -95,10 +101,12 @@ def load_batches(
     progress: bool | None = None,
     label: str = "",
     pin_memory: bool = False,
+    stack: bool = True,
 ) -> Iterator[Loaded]:
     """``items`` through ``transform`` in ``workers`` background processes (0: in this one), in
     batches of ``batch_size``, in order. ``progress``: a bar of items done and items/s (None: when
-    stderr is a terminal and there are more than a screenful)."""
+    stderr is a terminal and there are more than a screenful). ``stack=False``: each batch a list of
+    the tensors, which may differ in shape (images at their own sizes, resized later on a device)."""
     n_batches = -(-len(items) // batch_size)
     workers = max(0, min(workers, n_batches))
     loader = DataLoader(
@@ -106,7 +114,7 @@ def load_batches(
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=_collate,
+        collate_fn=_collate if stack else _listed,
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,
         multiprocessing_context=worker_context() if workers else None,

@@ -3,8 +3,9 @@ into streaming statistics.
 
 Files are found and decoded by :mod:`inceptionkit.images` (the one image pipeline) and read through
 the one loading loop (:func:`inceptionkit.loader.load_batches`), whose worker processes also resize,
-so decoding overlaps the network. Each image is resized on its
-own: folders of mixed sizes work in every mode. Under torchrun each process takes every world-th
+so decoding overlaps the network; on a GPU the workers only decode, and the images go to the device
+as uint8 and are resized there, each group of one size as a batch (every mode but ``clean``). Each
+image is resized on its own: folders of mixed sizes work in every mode. Under torchrun each process takes every world-th
 file; counts and sums are added up across processes, kept features gathered back into file order.
 """
 
@@ -21,7 +22,7 @@ from ..images import load_image
 from ..loader import load_batches
 from ..text import progress_bar
 from .engine import ExactNetwork
-from .pipelines import PIPELINES, image_to_tensor
+from .pipelines import DEVICE_RESIZE, PIPELINES, SIZE, image_to_tensor
 from .stats import Moments
 
 
@@ -36,14 +37,19 @@ class Features:
 
 
 class Decode:
-    """One file decoded (the one image pipeline) and resized by a mode's pipeline: a picklable
-    transform for :func:`~inceptionkit.loader.load_batches`."""
+    """One file decoded (the one image pipeline) and resized by a mode's pipeline (``mode=None``: left
+    at its own size, uint8): a picklable transform for :func:`~inceptionkit.loader.load_batches`."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str | None) -> None:
         self.mode = mode
 
     def __call__(self, file: str) -> torch.Tensor:
-        return PIPELINES[self.mode](image_to_tensor(load_image(file, "RGB"))[None])[0]
+        pixels = image_to_tensor(load_image(file, "RGB"))
+        return pixels if self.mode is None else PIPELINES[self.mode](pixels[None])[0]
+
+    def unresized(self) -> Decode:
+        """The same decoding without the resize (done later, on the network's device)."""
+        return Decode(None)
 
 
 @dataclass
@@ -61,6 +67,14 @@ class Runner:
     progress: bool = True
     keep_features: bool = False
     keep_logits: bool = False
+    resize_on_device: bool | None = None  # None: on a GPU, in every mode whose resize is torch's
+
+    @property
+    def resizes_on_device(self) -> bool:
+        """Whether images reach the device as uint8 at their own sizes and are resized there (on a GPU,
+        every mode but ``clean``, whose PIL filter is the CPU's); else the decoding workers resize."""
+        wanted = self.device.type != "cpu" if self.resize_on_device is None else self.resize_on_device
+        return wanted and self.mode in DEVICE_RESIZE
 
     def files(self, files: list[str], label: str = "", decode: Callable[[str], torch.Tensor] | None = None) -> Features:
         """Statistics of image files (or other items ``decode`` turns into resized images, e.g. the
@@ -68,14 +82,29 @@ class Runner:
         mine = list(range(self.world.rank, len(files), self.world.size))
         out, parts, bad = self._start(), [], []
         show = bool(self.progress and self.world.is_main and sys.stderr.isatty())  # a bar on a terminal
+        transform = decode or Decode(self.mode)
+        later = self.resizes_on_device  # the two decoders (files, an archive's members) both have unresized()
         for b in load_batches(
-            [files[i] for i in mine], decode or Decode(self.mode), batch_size=self.batch_size,
-            workers=self.workers, progress=show, label=label,
+            [files[i] for i in mine], transform.unresized() if later else transform,
+            batch_size=self.batch_size, workers=self.workers, progress=show, label=label, stack=not later,
         ):
             bad += [(files[mine[i]], e) for i, e in zip(b.indices, b.errors, strict=True) if e is not None]
             if b.batch is not None:
-                parts.append(([mine[i] for i in b.good], *self._run(b.batch, out)))
+                x = self._resized(b.batch) if later else b.batch
+                parts.append(([mine[i] for i in b.good], *self._run(x, out)))
         return self._finish(out, parts, bad)
+
+    def _resized(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """Images at their own sizes, each group of one size moved to the device as it is (uint8)
+        and resized there by the mode's pipeline, back in their order."""
+        out = torch.empty((len(images), 3, SIZE, SIZE), device=self.device)
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            by_size.setdefault(tuple(img.shape), []).append(i)
+        for rows in by_size.values():
+            group = torch.stack([images[i] for i in rows]).to(self.device)
+            out[torch.tensor(rows, device=self.device)] = PIPELINES[self.mode](group)
+        return out
 
     def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
         """Statistics of tensors (N, 3, H, W): uint8 pixels or floats in [0, 1]. Under torchrun each
@@ -88,7 +117,7 @@ class Runner:
         out, parts = self._start(), []
         bar = self._bar(None, label)
         for start, batch in batches:
-            x = PIPELINES[self.mode](batch)
+            x = PIPELINES[self.mode](batch.to(self.device) if self.resizes_on_device else batch)
             parts.append((list(range(start, start + len(x))), *self._run(x, out)))
             bar.update(len(x))
         bar.close()

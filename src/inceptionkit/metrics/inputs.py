@@ -156,9 +156,10 @@ def _recorded_count(path: Path) -> int | None:
 
 class ZipDecode:
     """One archive member decoded (as :mod:`inceptionkit.images` decodes a file) and resized by a mode's
-    pipeline: a picklable transform for the loading loop; each process opens the archive once."""
+    pipeline (``mode=None``: left at its own size, uint8): a picklable transform for the loading loop;
+    each process opens the archive once."""
 
-    def __init__(self, path: str, mode: str) -> None:
+    def __init__(self, path: str, mode: str | None) -> None:
         self.path, self.mode, self._zip = path, mode, None
 
     def __getstate__(self) -> dict:
@@ -167,7 +168,12 @@ class ZipDecode:
     def __call__(self, member: str) -> torch.Tensor:
         if self._zip is None:
             self._zip = zipfile.ZipFile(self.path)
-        return PIPELINES[self.mode](_decode(self._zip.read(member))[None])[0]
+        pixels = _decode(self._zip.read(member))
+        return pixels if self.mode is None else PIPELINES[self.mode](pixels[None])[0]
+
+    def unresized(self) -> ZipDecode:
+        """The same decoding without the resize (done later, on the network's device)."""
+        return ZipDecode(self.path, None)
 
 
 def check_images(x: torch.Tensor, label: str) -> None:

@@ -23,7 +23,9 @@
   torch-fidelity's pipeline (floats in [0, 1] rounded to 8 bits first, as its batches are uint8).
 
 Each function takes a batch (N, 3, H, W) of uint8 pixels, or of floats in [0, 1] (generated samples),
-and returns float32 (N, 3, 299, 299) in the network's scale.
+and returns float32 (N, 3, 299, 299) in the network's scale. Every one but ``clean`` is torch
+operations that run on the batch's own device (:data:`DEVICE_RESIZE`): on a GPU the images go there
+as uint8 and are resized there; clean's PIL filter runs on the CPU.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def tf1_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
 
     def grid(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        pos = torch.arange(0, n_out, 1, dtype=x.dtype) * torch.tensor(n_in / n_out, dtype=torch.float32)
+        pos = torch.arange(0, n_out, 1, dtype=x.dtype, device=x.device)
+        pos = pos * torch.tensor(n_in / n_out, dtype=torch.float32, device=x.device)
         lo = pos.long()
         return lo, (lo + 1).clamp_max(n_in - 1), pos - lo.float()
 
@@ -107,7 +110,7 @@ def torchmetrics_legacy(x: torch.Tensor) -> torch.Tensor:
 def clean_legacy_tensorflow(x: torch.Tensor) -> torch.Tensor:
     pixels = _unit(x) * 255 if x.dtype != torch.uint8 else x.float()
     n, c, h, w = pixels.shape
-    theta = torch.eye(2, 3)
+    theta = torch.eye(2, 3, device=pixels.device)
     theta[0, 2] += theta[0, 0] / w - theta[0, 0] / SIZE
     theta[1, 2] += theta[1, 1] / h - theta[1, 1] / SIZE
     grid = F.affine_grid(theta[None].repeat(n, 1, 1), [n, c, SIZE, SIZE], align_corners=False)
@@ -131,6 +134,9 @@ PIPELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "clean-legacy-pytorch": clean_legacy_pytorch,
     "guided-diffusion": torch_fidelity,
 }
+
+
+DEVICE_RESIZE = frozenset(PIPELINES) - {"clean"}  # the modes whose resize runs on any torch device
 
 
 def image_to_tensor(img: Image.Image) -> torch.Tensor:

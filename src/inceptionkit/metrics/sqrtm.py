@@ -42,6 +42,7 @@ def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
     square root is not finite. (A defective matrix with no square root at all, which no product of two
     covariances is, gets a meaningless finite answer from either, not the same one.)"""
     from scipy import linalg
+    from scipy.linalg import blas
 
     if not np.isfinite(m).all():  # an overflowed product: scipy's answer (not finite), as pytorch-fid gets it
         return _scipy_diagonal(m)
@@ -49,7 +50,8 @@ def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
             t, z = linalg.rsf2csf(*linalg.schur(m))
             r = _sqrt_triangular(t)
-            diagonal = np.einsum("ik,ik->i", z @ r, z.conj())
+            zr = blas.ztrmm(1.0, r, z, side=1)  # Z R with R upper triangular: half a product's work
+            diagonal = np.einsum("ik,ik->i", zr, z.conj())
     except (_Undecided, FloatingPointError, linalg.LinAlgError):
         return _scipy_diagonal(m)
     if not np.isfinite(diagonal).all() or np.max(np.abs(diagonal.imag)) > VOUCH_IMAG:

@@ -18,7 +18,7 @@ import torch
 from helpers import photo_folder
 
 from inceptionkit.cli import main
-from inceptionkit.errors import MetricError
+from inceptionkit.errors import InceptionKitWarning, MetricError
 from inceptionkit.metrics import Statistics, frechet_distance, load_statistics
 from inceptionkit.weights.hub import get_weight_set, register_weight_set
 
@@ -234,6 +234,31 @@ def test_the_warning_shows_whatever_the_process_filters_and_on_every_command(tmp
         errs = [fid(capsys, a, b, "--dims", DIMS)[2] for _ in range(2)]
     assert [e.startswith("inceptionkit fid: warning: the FID is not reliable: ") for e in errs] == [True, True]
     assert errs[0] == errs[1] and errs[0].count("\n") == 1
+
+
+def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filters_stay(monkeypatch, capsys):
+    """Only the library's own caveats are forced to show: another library's deprecation note, which
+    Python hides by default, stays hidden under the caller's filters (before, every command printed
+    each as a warning line), and a filter that a module imported during the command adds (its own
+    "ignore") is still there after it (before, leaving the command took it away)."""
+    import argparse
+
+    from inceptionkit import cli
+
+    def command(args):
+        warnings.filterwarnings("ignore", message="a module's own ignore")  # as a module does on import
+        warnings.warn("a library's deprecation note", DeprecationWarning, stacklevel=1)
+        warnings.warn("a caveat", InceptionKitWarning, stacklevel=1)
+        return 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python's default for libraries' notes
+        warnings.simplefilter("ignore", InceptionKitWarning)  # a caller that ignores everything
+        before = list(warnings.filters)
+        assert cli._run(argparse.Namespace(command="fid", func=command, debug=False)) == 0
+        after = list(warnings.filters)
+    assert capsys.readouterr().err == "inceptionkit fid: warning: a caveat\n"
+    assert after[1:] == before and after[0][0] == "ignore" and after[0][1].pattern == "a module's own ignore"
 
 
 @pytest.mark.slow

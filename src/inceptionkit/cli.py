@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 from . import __version__
-from .errors import CommandError, InceptionKitError, UsageError
+from .errors import CommandError, InceptionKitError, InceptionKitWarning, UsageError
 from .preprocess import MAX_IMG_SIZE
 from .settings import RunSettings
 from .text import printable
@@ -222,20 +222,31 @@ class _WarningLines(logging.Handler):
 @contextlib.contextmanager
 def _warnings_as_lines(args: argparse.Namespace) -> Iterator[None]:
     """Warnings (Python's and the library's log) take the errors' channel: one line each, with no
-    source file or line, for the duration of the command. Each distinct warning shows once per
-    command, whatever filters the process had (a caller's "ignore", or the registry of a warning an
-    earlier command in the same process already showed): a number the tool warns about is never
-    printed without its warning."""
+    source file or line, for the duration of the command. The library's own caveats
+    (:class:`~inceptionkit.errors.InceptionKitWarning`) show once per command whatever filters the
+    process had (a caller's "ignore", or the registry of a warning an earlier command in the same
+    process already showed): a number the tool warns about is never printed without its warning.
+    Other libraries' warnings follow the process's filters, as they would without us (Python hides
+    their deprecation notes by default); the filters that modules imported during the command add
+    (their own "ignore"s) are kept when the command's own filter is taken away."""
     handler = _WarningLines(args)
     logger = logging.getLogger("inceptionkit")
     logger.addHandler(handler)
+    added: list = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            warnings.filterwarnings("default", category=InceptionKitWarning)
+            ours = list(warnings.filters)
             warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
-            yield
+            try:
+                yield
+            finally:
+                added = [f for f in warnings.filters if f not in ours]
     finally:
         logger.removeHandler(handler)
+        for action, message, category, module, lineno in reversed(added):  # put back, in their order
+            warnings.filterwarnings(action, message.pattern if message else "", category,
+                                    module.pattern if module else "", lineno)  # fmt: skip
 
 
 def _quiet_stdout() -> None:

@@ -33,6 +33,11 @@ class InceptionKitError(Exception):
         return text
 
 
+class InceptionKitWarning(UserWarning):
+    """A caveat on a result (a number that means little, a setting the library changed): the command
+    line shows each one as a ``warning:`` line on every command, whatever filters the process has."""
+
+
 class UsageError(InceptionKitError, ValueError):
     """Arguments or settings that cannot be used: the user can correct them (exit 2)."""
 

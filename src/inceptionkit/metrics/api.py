@@ -15,7 +15,7 @@ import torch
 
 from ..devices import World, join, process_device
 from ..engines.memo import tensor_state
-from ..errors import MetricError, UnreadableImages
+from ..errors import InceptionKitWarning, MetricError, UnreadableImages
 from ..fileio import file_sha256
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
@@ -139,7 +139,7 @@ def _kid_size(asked: int, n1: int, n2: int, mode: str, labels: tuple[str, str]) 
             f"{mode} refuses this: pass --kid-subset-size {smallest} or less"
         )
     warnings.warn(
-        f"KID subset size reduced from {asked} to {smallest}, the smaller input's count", stacklevel=3
+        f"KID subset size reduced from {asked} to {smallest}, the smaller input's count", InceptionKitWarning, stacklevel=3
     )
     return smallest
 
@@ -223,7 +223,7 @@ def calculate_metrics(
     if fid:
         metrics["frechet_inception_distance"] = frechet_distance(sa, sb, CONVENTIONS[mode].fid)
         if why := unreliable([sa, sb], dims):
-            warnings.warn(f"the FID is not reliable: {why}", stacklevel=3)
+            warnings.warn(f"the FID is not reliable: {why}", InceptionKitWarning, stacklevel=3)
     if extras.needs_features:
         extras.check_counts({x.label: len(f.kept) for x, f in ((a, fa), (b, fb)) if f is not None})
         kid_sizes = (kid_subsets, settings["kid_subset_size"]) if kid else None

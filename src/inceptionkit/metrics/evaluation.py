@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import InceptionKitWarning, MetricError
 from ..fileio import atomic_write
 from ..model import InceptionNet
 from . import guided_diffusion as gd
@@ -73,7 +73,8 @@ def evaluator_table(
     if r.pool is not None:
         metrics["precision"], metrics["recall"] = gd.precision_recall(r.pool, s.pool)
     else:
-        warnings.warn(f"{ref_input.label}: no '{IMAGES}' images: precision and recall left out", stacklevel=3)
+        warnings.warn(f"{ref_input.label}: no '{IMAGES}' images: precision and recall left out",
+                      InceptionKitWarning, stacklevel=3)  # fmt: skip
     settings = {
         "dims": POOL_DIMS, "spatial_dims": SPATIAL_DIMS, "isc_split_size": gd.SPLIT_SIZE,
         "precision_recall": {"k": gd.K, "distances": "float16 (float32 where not finite)", "balls": "closed (<=)"},

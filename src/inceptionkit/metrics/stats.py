@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import MetricError
+from ..errors import InceptionKitWarning, MetricError
 from ..fileio import atomic_write
 from .checks import checked_count, checked_moments, checked_text, interruptible
 from .sqrtm import sqrtm_diagonal
@@ -181,6 +181,7 @@ def _trace_sqrtm(s1: np.ndarray, s2: np.ndarray, product: np.ndarray, eps: float
         warnings.warn(
             f"the product of the covariances has no finite square root; {eps} added to their diagonals "
             "(as pytorch-fid does)",
+            InceptionKitWarning,
             stacklevel=3,
         )
         offset = np.eye(s1.shape[0]) * eps

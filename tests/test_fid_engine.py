@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import fid_net, photo_folder
+from helpers import blob_pictures, fid_net, photo_folder
 
 from inceptionkit.cli import main
 from inceptionkit.engines import relative_difference
@@ -24,9 +24,9 @@ from inceptionkit.errors import EngineError, UsageError
 from inceptionkit.images import load_image
 from inceptionkit.metrics import METRIC_ENGINES, MODES, calculate_metrics, load_fid_model
 from inceptionkit.metrics import engine as metric_engine
-from inceptionkit.metrics.extract import Runner
+from inceptionkit.metrics.extract import Decode, Runner
 from inceptionkit.metrics.inputs import extract, open_input
-from inceptionkit.metrics.pipelines import DEVICE_RESIZE
+from inceptionkit.metrics.pipelines import DEVICE_RESIZE, PIPELINES
 from inceptionkit.settings import default_workers
 
 pytestmark = pytest.mark.slow  # the FID network at 299 x 299 on every engine
@@ -227,23 +227,46 @@ def test_cuda_runs_in_ieee_fp32_and_the_settings_are_put_back():
 @pytest.mark.parametrize("mode", sorted(DEVICE_RESIZE))
 def test_resizing_on_the_device_gives_the_workers_features_bit_for_bit(folders, fid_network, mode, tmp_path):
     """Issue 16 item 5: on a GPU the workers only decode, and each group of images of one size goes to
-    the device as uint8 and is resized there. That path, forced on the CPU (the only device here),
-    gives the features of resizing in the workers to the bit: files of four sizes in an order that
-    mixes them, batches of 4 that hold two or three sizes (decoded here and in a worker process), and
-    a zip's members. (clean's PIL filter
-    is the CPU's in every case.)"""
+    the device as uint8 and is resized there (one larger than a resized float32 image is resized by
+    its worker, so batches in flight take no more memory than before). That path, forced on the CPU
+    (the only device here), gives the features of resizing in the workers to the bit: files of five
+    sizes in an order that mixes them, batches of 4 that hold two to four sizes and both kinds
+    (decoded here and in a worker process), and a zip's members. (clean's PIL filter is the CPU's in
+    every case.)"""
+    big = photo_folder(tmp_path / "big", 1, [(720, 560)], seed=7)  # 403,200 pixels > RAW_PIXELS
     files = [str(p) for pair in zip(*(sorted(d.iterdir()) for d in folders), strict=True) for p in pair]
+    files.insert(5, str(next(big.iterdir())))
+    assert [Decode(mode, for_device=True)(f).dtype for f in files[4:7]] == [torch.uint8, torch.float32, torch.uint8]
     runner = Runner(fid_net(fid_network.model, 64, engine="torch"), mode, torch.device("cpu"), batch_size=4,
                     keep_features=True)  # fmt: skip
     on_device = dataclasses.replace(runner, resize_on_device=True)
     assert on_device.resizes_on_device and not runner.resizes_on_device
     want = runner.files(files).kept
-    assert len({load_image(f, "RGB").size for f in files}) == 4 and want.shape == (10, 64)
+    assert len({load_image(f, "RGB").size for f in files}) == 5 and want.shape == (11, 64)
     assert torch.equal(on_device.files(files).kept, want)
-    assert torch.equal(dataclasses.replace(on_device, workers=1).files(files).kept, want)  # lists from a worker
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker: a bilinear resize on more threads may round otherwise (1e-7)
+    try:
+        in_worker = [dataclasses.replace(r, workers=1).files(files).kept for r in (runner, on_device)]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(*in_worker)  # lists from a worker process
     archive = tmp_path / "images.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for i, f in enumerate(files):
             zf.write(f, f"{i:02d}{Path(f).suffix}")
     assert torch.equal(extract(open_input(archive, "zip", mode, 64), on_device).kept, want)
     assert "clean" not in DEVICE_RESIZE and not dataclasses.replace(on_device, mode="clean").resizes_on_device
+
+
+def test_the_resizes_that_run_on_a_device_make_no_tensor_anywhere_else():
+    """Every mode in DEVICE_RESIZE computes on its batch's own device: with PyTorch's default device
+    set to another one ("meta", which has no data), a tensor a resize made without naming its batch's
+    device would be a meta tensor and the mixed arithmetic an error; the results are those made without it."""
+    x = torch.from_numpy(blob_pictures(2, 0, (37, 50))).permute(0, 3, 1, 2).contiguous()
+    for mode in sorted(DEVICE_RESIZE):
+        for batch in (x, x.float() / 255):
+            want = PIPELINES[mode](batch)
+            with torch.device("meta"):
+                got = PIPELINES[mode](batch)
+            assert got.device.type == "cpu" and torch.equal(got, want), mode

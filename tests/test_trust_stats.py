@@ -236,29 +236,40 @@ def test_the_warning_shows_whatever_the_process_filters_and_on_every_command(tmp
     assert errs[0] == errs[1] and errs[0].count("\n") == 1
 
 
-def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filters_stay(monkeypatch, capsys):
+def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filters_stay(capsys):
     """Only the library's own caveats are forced to show: another library's deprecation note, which
     Python hides by default, stays hidden under the caller's filters (before, every command printed
-    each as a warning line), and a filter that a module imported during the command adds (its own
-    "ignore") is still there after it (before, leaving the command took it away)."""
+    each as a warning line), and the filters that modules imported during the command add (their own
+    "ignore"s, appended or not, inside the metrics' own warning collector too) are still there after
+    it, where they put them (before, leaving the command took them away)."""
     import argparse
 
     from inceptionkit import cli
+    from inceptionkit.metrics.notes import noting
+
+    @noting
+    def metric():  # as calculate_metrics, which keeps its warnings with its result
+        warnings.filterwarnings("ignore", message="an engine's own ignore")  # as a module does on import
+        warnings.warn("a caveat", InceptionKitWarning, stacklevel=1)
+        return argparse.Namespace(warnings=[])
 
     def command(args):
-        warnings.filterwarnings("ignore", message="a module's own ignore")  # as a module does on import
+        warnings.filterwarnings("ignore", message="a module's own ignore")
+        warnings.filterwarnings("ignore", message="a module's appended ignore", append=True)
         warnings.warn("a library's deprecation note", DeprecationWarning, stacklevel=1)
-        warnings.warn("a caveat", InceptionKitWarning, stacklevel=1)
+        assert metric().warnings == ["a caveat"]
         return 0
 
     with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the caller's own, kept above an appended ignore
         warnings.simplefilter("ignore", DeprecationWarning)  # Python's default for libraries' notes
         warnings.simplefilter("ignore", InceptionKitWarning)  # a caller that ignores everything
         before = list(warnings.filters)
         assert cli._run(argparse.Namespace(command="fid", func=command, debug=False)) == 0
         after = list(warnings.filters)
     assert capsys.readouterr().err == "inceptionkit fid: warning: a caveat\n"
-    assert after[1:] == before and after[0][0] == "ignore" and after[0][1].pattern == "a module's own ignore"
+    assert [f[1].pattern for f in after[:2]] == ["an engine's own ignore", "a module's own ignore"]
+    assert after[2:-1] == before and after[-1][1].pattern == "a module's appended ignore"
 
 
 @pytest.mark.slow

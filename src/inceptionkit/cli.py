@@ -19,12 +19,11 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import NoReturn
 
 from . import __version__
-from .errors import CommandError, InceptionKitError, InceptionKitWarning, UsageError
+from .errors import CommandError, InceptionKitError, InceptionKitWarning, UsageError, warnings_inside
 from .preprocess import MAX_IMG_SIZE
 from .settings import RunSettings
 from .text import printable
@@ -232,21 +231,11 @@ def _warnings_as_lines(args: argparse.Namespace) -> Iterator[None]:
     handler = _WarningLines(args)
     logger = logging.getLogger("inceptionkit")
     logger.addHandler(handler)
-    added: list = []
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("default", category=InceptionKitWarning)
-            ours = list(warnings.filters)
-            warnings.showwarning = lambda message, *rest, **kw: _report(args, message, "warning")
-            try:
-                yield
-            finally:
-                added = [f for f in warnings.filters if f not in ours]
+        with warnings_inside("default", InceptionKitWarning, lambda message, *rest, **kw: _report(args, message, "warning")):
+            yield
     finally:
         logger.removeHandler(handler)
-        for action, message, category, module, lineno in reversed(added):  # put back, in their order
-            warnings.filterwarnings(action, message.pattern if message else "", category,
-                                    module.pattern if module else "", lineno)  # fmt: skip
 
 
 def _quiet_stdout() -> None:

@@ -11,6 +11,10 @@ so ``except ValueError`` in callers' code keeps working.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+
 
 class InceptionKitError(Exception):
     """Base of every error inceptionkit raises on purpose; the message is one line for the user.
@@ -36,6 +40,30 @@ class InceptionKitError(Exception):
 class InceptionKitWarning(UserWarning):
     """A caveat on a result (a number that means little, a setting the library changed): the command
     line shows each one as a ``warning:`` line on every command, whatever filters the process has."""
+
+
+@contextlib.contextmanager
+def warnings_inside(action: str, category: type[Warning], show: Callable[..., None]) -> Iterator[None]:
+    """Inside, warnings of ``category`` take ``action`` before any other filter, and what is shown goes
+    to ``show`` (``warnings.showwarning``'s arguments). On leaving, that one filter and ``show`` are
+    taken away and nothing else: the filters that modules imported inside added (their own
+    "ignore"s, appended or not) stay where they put them. (``warnings.catch_warnings`` puts the
+    whole list back as it was, which drops those.) A filter the caller already had that was the same
+    as this one goes back to its place."""
+    before = list(warnings.filters)
+    warnings.filterwarnings(action, category=category)
+    ours = warnings.filters[0]
+    had = before.index(ours) if ours in before else None
+    shown, warnings.showwarning = warnings.showwarning, show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        if ours in warnings.filters:  # (gone after a resetwarnings() inside)
+            warnings.filters.remove(ours)
+        if had is not None:
+            warnings.filters.insert(min(had, len(warnings.filters)), ours)
+        getattr(warnings, "_filters_mutated", lambda: None)()  # as filterwarnings does: registries are stale
 
 
 class UsageError(InceptionKitError, ValueError):

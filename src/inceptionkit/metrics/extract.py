@@ -21,7 +21,7 @@ from ..devices import World, gather, sum_all
 from ..images import load_image
 from ..loader import load_batches
 from ..text import progress_bar
-from .engine import ExactNetwork
+from .engine import ExactNetwork, full_fp32
 from .pipelines import DEVICE_RESIZE, PIPELINES, SIZE, image_to_tensor
 from .stats import Moments
 
@@ -36,20 +36,47 @@ class Features:
     bad: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
-class Decode:
-    """One file decoded (the one image pipeline) and resized by a mode's pipeline (``mode=None``: left
-    at its own size, uint8): a picklable transform for :func:`~inceptionkit.loader.load_batches`."""
+RAW_PIXELS = 4 * SIZE * SIZE  # uint8 pixels that take no more room than a resized float32 image
 
-    def __init__(self, mode: str | None) -> None:
-        self.mode = mode
+
+def prepared(mode: str, pixels: torch.Tensor, for_device: bool) -> torch.Tensor:
+    """One decoded image (uint8, (3, H, W)) as a worker hands it on: resized by the mode's pipeline;
+    with ``for_device``, left as it is for the device to resize unless it is larger than the resized
+    float32 image would be (:data:`RAW_PIXELS`), so that the batches in flight never take more memory
+    than resized ones (a 12-megapixel photo is 36 MB of uint8, against 1 MB resized)."""
+    if for_device and pixels.shape[-2] * pixels.shape[-1] <= RAW_PIXELS:
+        return pixels
+    return PIPELINES[mode](pixels[None])[0]
+
+
+def resizes_on(mode: str, device: torch.device) -> bool:
+    """Whether ``mode``'s resize runs on ``device`` by default: on a GPU, in every mode but ``clean``."""
+    return device.type != "cpu" and mode in DEVICE_RESIZE
+
+
+def network_input(mode: str, x: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
+    """A batch (uint8 pixels, or floats in [0, 1]) through the mode's resize and onto ``device``:
+    resized there with ``on_device`` (convolutions and products in IEEE fp32, as the network runs:
+    clean-legacy-tensorflow's sampling grid is a matrix product), else on the CPU and then moved."""
+    if not on_device:
+        return PIPELINES[mode](x.cpu()).to(device)
+    with full_fp32(device):
+        return PIPELINES[mode](x.to(device))
+
+
+class Decode:
+    """One file decoded (the one image pipeline) and resized by a mode's pipeline (``for_device``: see
+    :func:`prepared`): a picklable transform for :func:`~inceptionkit.loader.load_batches`."""
+
+    def __init__(self, mode: str, for_device: bool = False) -> None:
+        self.mode, self.for_device = mode, for_device
 
     def __call__(self, file: str) -> torch.Tensor:
-        pixels = image_to_tensor(load_image(file, "RGB"))
-        return pixels if self.mode is None else PIPELINES[self.mode](pixels[None])[0]
+        return prepared(self.mode, image_to_tensor(load_image(file, "RGB")), self.for_device)
 
-    def unresized(self) -> Decode:
-        """The same decoding without the resize (done later, on the network's device)."""
-        return Decode(None)
+    def on_device(self) -> Decode:
+        """The same decoding, leaving the resize to the network's device where it can."""
+        return Decode(self.mode, for_device=True)
 
 
 @dataclass
@@ -73,19 +100,21 @@ class Runner:
     def resizes_on_device(self) -> bool:
         """Whether images reach the device as uint8 at their own sizes and are resized there (on a GPU,
         every mode but ``clean``, whose PIL filter is the CPU's); else the decoding workers resize."""
-        wanted = self.device.type != "cpu" if self.resize_on_device is None else self.resize_on_device
-        return wanted and self.mode in DEVICE_RESIZE
+        if self.resize_on_device is None:
+            return resizes_on(self.mode, self.device)
+        return self.resize_on_device and self.mode in DEVICE_RESIZE
 
     def files(self, files: list[str], label: str = "", decode: Callable[[str], torch.Tensor] | None = None) -> Features:
         """Statistics of image files (or other items ``decode`` turns into resized images, e.g. the
-        members of an archive); this process takes items rank, rank + world, ..."""
+        members of an archive: :class:`~.inputs.ZipDecode`; a ``decode`` has an ``on_device()``, the same
+        decoding leaving the resize to the device); this process takes items rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
         out, parts, bad = self._start(), [], []
         show = bool(self.progress and self.world.is_main and sys.stderr.isatty())  # a bar on a terminal
         transform = decode or Decode(self.mode)
-        later = self.resizes_on_device  # the two decoders (files, an archive's members) both have unresized()
+        later = self.resizes_on_device
         for b in load_batches(
-            [files[i] for i in mine], transform.unresized() if later else transform,
+            [files[i] for i in mine], transform.on_device() if later else transform,
             batch_size=self.batch_size, workers=self.workers, progress=show, label=label, stack=not later,
         ):
             bad += [(files[mine[i]], e) for i, e in zip(b.indices, b.errors, strict=True) if e is not None]
@@ -95,15 +124,17 @@ class Runner:
         return self._finish(out, parts, bad)
 
     def _resized(self, images: list[torch.Tensor]) -> torch.Tensor:
-        """Images at their own sizes, each group of one size moved to the device as it is (uint8)
-        and resized there by the mode's pipeline, back in their order."""
-        out = torch.empty((len(images), 3, SIZE, SIZE), device=self.device)
-        by_size: dict[tuple[int, ...], list[int]] = {}
+        """A batch from :func:`prepared` (uint8 images at their own sizes, and float32 ones the worker
+        resized), each group of one size and type moved to the device as it is and resized there, back
+        in their order."""
+        out = torch.empty((len(images), 3, SIZE, SIZE), dtype=torch.float32, device=self.device)
+        groups: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
-            by_size.setdefault(tuple(img.shape), []).append(i)
-        for rows in by_size.values():
-            group = torch.stack([images[i] for i in rows]).to(self.device)
-            out[torch.tensor(rows, device=self.device)] = PIPELINES[self.mode](group)
+            groups.setdefault((img.dtype, *img.shape), []).append(i)
+        for (dtype, *_), rows in groups.items():
+            group = torch.stack([images[i] for i in rows])
+            done = group.to(self.device) if dtype == torch.float32 else network_input(self.mode, group, self.device, True)
+            out[torch.tensor(rows, device=self.device)] = done
         return out
 
     def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
@@ -117,7 +148,7 @@ class Runner:
         out, parts = self._start(), []
         bar = self._bar(None, label)
         for start, batch in batches:
-            x = PIPELINES[self.mode](batch.to(self.device) if self.resizes_on_device else batch)
+            x = network_input(self.mode, batch, self.device, self.resizes_on_device)
             parts.append((list(range(start, start + len(x))), *self._run(x, out)))
             bar.update(len(x))
         bar.close()
@@ -177,4 +208,4 @@ def _checked(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
             raise InputError(f"batches of images must be (N, 3, H, W) tensors; got {shape}")
         if b.dtype != torch.uint8 and not b.is_floating_point():
             raise InputError(f"images must be uint8 pixels or floats in [0, 1]; got {b.dtype}")
-        yield b.detach().cpu()
+        yield b.detach()  # moved where its resize runs (network_input)

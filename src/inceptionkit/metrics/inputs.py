@@ -29,8 +29,7 @@ from ..devices import World
 from ..errors import InputError, MetricError
 from ..images import find_images
 from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_kind, npz_statistics
-from .extract import Features, Runner
-from .pipelines import PIPELINES
+from .extract import Features, Runner, prepared
 from .stats import Statistics, load_statistics
 
 log = logging.getLogger("inceptionkit.metrics")
@@ -156,24 +155,23 @@ def _recorded_count(path: Path) -> int | None:
 
 class ZipDecode:
     """One archive member decoded (as :mod:`inceptionkit.images` decodes a file) and resized by a mode's
-    pipeline (``mode=None``: left at its own size, uint8): a picklable transform for the loading loop;
-    each process opens the archive once."""
+    pipeline (``for_device``: see :func:`~.extract.prepared`): a picklable transform for the loading
+    loop; each process opens the archive once."""
 
-    def __init__(self, path: str, mode: str | None) -> None:
-        self.path, self.mode, self._zip = path, mode, None
+    def __init__(self, path: str, mode: str, for_device: bool = False) -> None:
+        self.path, self.mode, self.for_device, self._zip = path, mode, for_device, None
 
     def __getstate__(self) -> dict:
-        return {"path": self.path, "mode": self.mode, "_zip": None}
+        return {**self.__dict__, "_zip": None}
 
     def __call__(self, member: str) -> torch.Tensor:
         if self._zip is None:
             self._zip = zipfile.ZipFile(self.path)
-        pixels = _decode(self._zip.read(member))
-        return pixels if self.mode is None else PIPELINES[self.mode](pixels[None])[0]
+        return prepared(self.mode, _decode(self._zip.read(member)), self.for_device)
 
-    def unresized(self) -> ZipDecode:
-        """The same decoding without the resize (done later, on the network's device)."""
-        return ZipDecode(self.path, None)
+    def on_device(self) -> ZipDecode:
+        """The same decoding, leaving the resize to the network's device where it can."""
+        return ZipDecode(self.path, self.mode, for_device=True)
 
 
 def check_images(x: torch.Tensor, label: str) -> None:

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from ..errors import warnings_inside
+
 T = TypeVar("T")
 
 
@@ -39,16 +41,16 @@ def collected_warnings() -> Iterator[list[str]]:
     logger = logging.getLogger("inceptionkit")
     keep = _Keep(notes)
     logger.addHandler(keep)
+    caught: list[tuple] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
+        with warnings_inside("always", UserWarning, lambda *shown, **kw: caught.append(shown[:4])):
             yield notes
     finally:
         logger.removeHandler(keep)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            notes.append(str(w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for message, category, filename, lineno in caught:
+        if issubclass(category, UserWarning):
+            notes.append(str(message))
+        warnings.warn_explicit(message, category, filename, lineno)
 
 
 def noting(fn: Callable[..., T]) -> Callable[..., T]:

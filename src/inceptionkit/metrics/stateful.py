@@ -23,9 +23,10 @@ from ..settings import RunSettings
 from .api import Network
 from .conventions import CONVENTIONS
 from .engine import ExactNetwork
+from .extract import network_input, resizes_on
 from .inputs import check_images
 from .network import fid_outputs
-from .pipelines import MODES, PIPELINES
+from .pipelines import MODES
 from .stats import Moments, Statistics, frechet_distance, load_statistics
 
 
@@ -73,7 +74,8 @@ class FrechetInceptionDistance:
             raise MetricError("this metric was given reference statistics; update() takes generated images")
         check_images(images, "real images" if real else "generated images")
         with torch.inference_mode():
-            (features,) = self.net(PIPELINES[self.mode](images.detach().cpu()).to(self.device))
+            x = network_input(self.mode, images.detach(), self.device, resizes_on(self.mode, self.device))
+            (features,) = self.net(x)
         moments, kept = self.real if real else self.fake
         moments.add(features)
         if self.kid:

@@ -37,14 +37,17 @@ class Features:
 
 
 RAW_PIXELS = 4 * SIZE * SIZE  # uint8 pixels that take no more room than a resized float32 image
+RAW_SIDE = 16 * SIZE  # and no side shrunk more than 16 times (CUDA's antialiased bilinear refuses ~94)
 
 
 def prepared(mode: str, pixels: torch.Tensor, for_device: bool) -> torch.Tensor:
     """One decoded image (uint8, (3, H, W)) as a worker hands it on: resized by the mode's pipeline;
     with ``for_device``, left as it is for the device to resize unless it is larger than the resized
     float32 image would be (:data:`RAW_PIXELS`), so that the batches in flight never take more memory
-    than resized ones (a 12-megapixel photo is 36 MB of uint8, against 1 MB resized)."""
-    if for_device and pixels.shape[-2] * pixels.shape[-1] <= RAW_PIXELS:
+    than resized ones (a 12-megapixel photo is 36 MB of uint8, against 1 MB resized), nor a side
+    longer than :data:`RAW_SIDE`."""
+    h, w = pixels.shape[-2:]
+    if for_device and h * w <= RAW_PIXELS and max(h, w) <= RAW_SIDE:
         return pixels
     return PIPELINES[mode](pixels[None])[0]
 

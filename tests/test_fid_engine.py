@@ -22,7 +22,13 @@ from inceptionkit.cli import main
 from inceptionkit.engines import relative_difference
 from inceptionkit.errors import EngineError, UsageError
 from inceptionkit.images import load_image
-from inceptionkit.metrics import METRIC_ENGINES, MODES, calculate_metrics, load_fid_model
+from inceptionkit.metrics import (
+    METRIC_ENGINES,
+    MODES,
+    FrechetInceptionDistance,
+    calculate_metrics,
+    load_fid_model,
+)
 from inceptionkit.metrics import engine as metric_engine
 from inceptionkit.metrics.extract import Decode, Runner
 from inceptionkit.metrics.inputs import extract, open_input
@@ -270,3 +276,21 @@ def test_the_resizes_that_run_on_a_device_make_no_tensor_anywhere_else():
             with torch.device("meta"):
                 got = PIPELINES[mode](batch)
             assert got.device.type == "cpu" and torch.equal(got, want), mode
+
+
+def test_a_callers_autocast_does_not_reach_the_fid_network(fid_network):
+    """A training loop's ``torch.autocast`` (bf16 on the CPU) around a metric: before, the network ran
+    in bf16 inside it (eager fp32 and the engine alike, so the fp32 check agreed with itself) and the
+    FID moved by far more than 1e-4, silently; now the same number as outside, to the bit."""
+    real = torch.from_numpy(blob_pictures(8, 30)).permute(0, 3, 1, 2)
+    fake = torch.from_numpy(blob_pictures(8, 31)).permute(0, 3, 1, 2)
+    kw = dict(dims=64, network=fid_network, device="cpu", engine="torch")
+    want = calculate_metrics(real, fake, **kw).metrics["frechet_inception_distance"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16  # autocast is on here
+        got = calculate_metrics(real, fake, **kw).metrics["frechet_inception_distance"]
+        metric = FrechetInceptionDistance(dims=64, network=fid_network, device="cpu", engine="torch")
+        metric.update(real, real=True)
+        metric.update(fake)
+        stateful = metric.compute()
+    assert got == want and stateful == pytest.approx(want, rel=1e-9) and want > 0.01

@@ -241,7 +241,8 @@ def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filte
     Python hides by default, stays hidden under the caller's filters (before, every command printed
     each as a warning line), and the filters that modules imported during the command add (their own
     "ignore"s, appended or not, inside the metrics' own warning collector too) are still there after
-    it, where they put them (before, leaving the command took them away)."""
+    it, where they put them (before, leaving the command took them away). A caveat given three times
+    from one line inside a metric is one line, as Python's default filter shows it."""
     import argparse
 
     from inceptionkit import cli
@@ -250,14 +251,15 @@ def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filte
     @noting
     def metric():  # as calculate_metrics, which keeps its warnings with its result
         warnings.filterwarnings("ignore", message="an engine's own ignore")  # as a module does on import
-        warnings.warn("a caveat", InceptionKitWarning, stacklevel=1)
+        for _ in range(3):  # one caveat given again and again (per batch): one line
+            warnings.warn("a caveat", InceptionKitWarning, stacklevel=1)
         return argparse.Namespace(warnings=[])
 
     def command(args):
         warnings.filterwarnings("ignore", message="a module's own ignore")
         warnings.filterwarnings("ignore", message="a module's appended ignore", append=True)
         warnings.warn("a library's deprecation note", DeprecationWarning, stacklevel=1)
-        assert metric().warnings == ["a caveat"]
+        assert metric().warnings == ["a caveat"]  # (the wrapper keeps each message once)
         return 0
 
     with warnings.catch_warnings():
@@ -270,6 +272,30 @@ def test_other_libraries_warnings_follow_the_process_filters_and_their_own_filte
     assert capsys.readouterr().err == "inceptionkit fid: warning: a caveat\n"
     assert [f[1].pattern for f in after[:2]] == ["an engine's own ignore", "a module's own ignore"]
     assert after[2:-1] == before and after[-1][1].pattern == "a module's appended ignore"
+
+
+def test_a_callers_filter_equal_to_the_commands_goes_back_among_its_neighbours():
+    """The caller already had the command's own filter: it comes back in its place among the caller's
+    filters (after the one that came before it, before the one that came after), whatever was put
+    in front meanwhile; a resetwarnings() inside leaves nothing to restore."""
+    from inceptionkit.errors import warnings_inside
+
+    def patterns(filters):
+        return [(f[0], f[1].pattern if f[1] else f[2].__name__) for f in filters]
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("error")
+        warnings.simplefilter("default", InceptionKitWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with warnings_inside("default", InceptionKitWarning, print):
+            assert patterns(warnings.filters)[:1] == [("default", "InceptionKitWarning")]
+            warnings.filterwarnings("ignore", message="put in front meanwhile")
+        assert patterns(warnings.filters) == [("ignore", "put in front meanwhile"), ("ignore", "DeprecationWarning"),
+                                              ("default", "InceptionKitWarning"), ("error", "Warning")]  # fmt: skip
+        with warnings_inside("always", UserWarning, print):
+            warnings.resetwarnings()
+        assert warnings.filters == []
 
 
 @pytest.mark.slow

@@ -49,21 +49,31 @@ def warnings_inside(action: str, category: type[Warning], show: Callable[..., No
     taken away and nothing else: the filters that modules imported inside added (their own
     "ignore"s, appended or not) stay where they put them. (``warnings.catch_warnings`` puts the
     whole list back as it was, which drops those.) A filter the caller already had that was the same
-    as this one goes back to its place."""
-    before = list(warnings.filters)
+    as this one goes back to its place: before the first of the filters that followed it still there."""
+    before = list(_filters())
     warnings.filterwarnings(action, category=category)
-    ours = warnings.filters[0]
-    had = before.index(ours) if ours in before else None
+    ours = _filters()[0]  # the very entry filterwarnings made (it drops an equal one the caller had)
+    had = next((i for i, f in enumerate(before) if f == ours), None)
+    followers = [] if had is None else before[had + 1 :]
     shown, warnings.showwarning = warnings.showwarning, show
     try:
         yield
     finally:
         warnings.showwarning = shown
-        if ours in warnings.filters:  # (gone after a resetwarnings() inside)
-            warnings.filters.remove(ours)
-        if had is not None:
-            warnings.filters.insert(min(had, len(warnings.filters)), ours)
+        filters = _filters()
+        at = next((i for i, f in enumerate(filters) if f is ours), None)
+        if at is not None:  # (None: a resetwarnings() inside took every filter away, the caller's too)
+            del filters[at]
+            if had is not None:
+                nxt = next((i for i, f in enumerate(filters) if any(f is g for g in followers)), len(filters))
+                filters.insert(nxt, ours)
         getattr(warnings, "_filters_mutated", lambda: None)()  # as filterwarnings does: registries are stale
+
+
+def _filters() -> list:
+    """The warnings filters in force (Python 3.14 keeps one list per context where context-aware
+    warnings are on, and ``warnings.filters`` is then the global one)."""
+    return getattr(warnings, "_get_filters", lambda: warnings.filters)()
 
 
 class UsageError(InceptionKitError, ValueError):

@@ -136,7 +136,7 @@ class Runner:
             groups.setdefault((img.dtype, *img.shape), []).append(i)
         for (dtype, *_), rows in groups.items():
             group = torch.stack([images[i] for i in rows])
-            done = group.to(self.device) if dtype == torch.float32 else network_input(self.mode, group, self.device, True)
+            done = network_input(self.mode, group, self.device, True) if dtype == torch.uint8 else group.to(self.device)
             out[torch.tensor(rows, device=self.device)] = done
         return out
 

@@ -36,7 +36,9 @@ class _Keep(logging.Handler):
 @contextlib.contextmanager
 def collected_warnings() -> Iterator[list[str]]:
     """The messages of the user warnings and ``inceptionkit`` log warnings given inside, in order;
-    the warnings are shown as usual (re-issued on leaving, from where they were raised)."""
+    the warnings are shown as usual (re-issued on leaving, from where they were raised; one given
+    again and again, in a loop, shows once, as Python's default filter shows it; and also when the
+    block ends in an error)."""
     notes: list[str] = []
     logger = logging.getLogger("inceptionkit")
     keep = _Keep(notes)
@@ -47,10 +49,11 @@ def collected_warnings() -> Iterator[list[str]]:
             yield notes
     finally:
         logger.removeHandler(keep)
-    for message, category, filename, lineno in caught:
-        if issubclass(category, UserWarning):
-            notes.append(str(message))
-        warnings.warn_explicit(message, category, filename, lineno)
+        registry: dict = {}  # one for all: under "default" a warning repeated in a loop shows once
+        for message, category, filename, lineno in caught:
+            if issubclass(category, UserWarning):
+                notes.append(str(message))
+            warnings.warn_explicit(message, category, filename, lineno, registry=registry)
 
 
 def noting(fn: Callable[..., T]) -> Callable[..., T]:

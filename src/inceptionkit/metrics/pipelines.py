@@ -110,7 +110,7 @@ def torchmetrics_legacy(x: torch.Tensor) -> torch.Tensor:
 def clean_legacy_tensorflow(x: torch.Tensor) -> torch.Tensor:
     pixels = _unit(x) * 255 if x.dtype != torch.uint8 else x.float()
     n, c, h, w = pixels.shape
-    theta = torch.eye(2, 3, device=pixels.device)
+    theta = torch.eye(2, 3, dtype=pixels.dtype, device=pixels.device)
     theta[0, 2] += theta[0, 0] / w - theta[0, 0] / SIZE
     theta[1, 2] += theta[1, 1] / h - theta[1, 1] / SIZE
     grid = F.affine_grid(theta[None].repeat(n, 1, 1), [n, c, SIZE, SIZE], align_corners=False)

@@ -278,18 +278,19 @@ def test_the_resizes_that_run_on_a_device_make_no_tensor_anywhere_else():
             assert got.device.type == "cpu" and torch.equal(got, want), mode
 
 
-def test_a_callers_autocast_does_not_reach_the_fid_network(fid_network):
+@pytest.mark.parametrize("mode", ["pytorch-fid", "clean-legacy-tensorflow"])  # (its resize: a matrix product)
+def test_a_callers_autocast_does_not_reach_the_fid_network(fid_network, mode):
     """A training loop's ``torch.autocast`` (bf16 on the CPU) around a metric: before, the network ran
     in bf16 inside it (eager fp32 and the engine alike, so the fp32 check agreed with itself) and the
     FID moved by far more than 1e-4, silently; now the same number as outside, to the bit."""
     real = torch.from_numpy(blob_pictures(8, 30)).permute(0, 3, 1, 2)
     fake = torch.from_numpy(blob_pictures(8, 31)).permute(0, 3, 1, 2)
-    kw = dict(dims=64, network=fid_network, device="cpu", engine="torch")
+    kw = dict(dims=64, network=fid_network, device="cpu", engine="torch", mode=mode)
     want = calculate_metrics(real, fake, **kw).metrics["frechet_inception_distance"]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16  # autocast is on here
         got = calculate_metrics(real, fake, **kw).metrics["frechet_inception_distance"]
-        metric = FrechetInceptionDistance(dims=64, network=fid_network, device="cpu", engine="torch")
+        metric = FrechetInceptionDistance(dims=64, network=fid_network, device="cpu", engine="torch", mode=mode)
         metric.update(real, real=True)
         metric.update(fake)
         stateful = metric.compute()

@@ -59,12 +59,12 @@ def resizes_on(mode: str, device: torch.device) -> bool:
 
 def network_input(mode: str, x: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
     """A batch (uint8 pixels, or floats in [0, 1]) through the mode's resize and onto ``device``:
-    resized there with ``on_device`` (convolutions and products in IEEE fp32, as the network runs:
-    clean-legacy-tensorflow's sampling grid is a matrix product), else on the CPU and then moved."""
-    if not on_device:
-        return PIPELINES[mode](x.cpu()).to(device)
-    with full_fp32(device):
-        return PIPELINES[mode](x.to(device))
+    resized there with ``on_device``, else on the CPU and then moved; in IEEE fp32 and outside a
+    caller's autocast either way, as the network runs (clean-legacy-tensorflow's sampling grid is a
+    matrix product)."""
+    where = device if on_device else torch.device("cpu")
+    with full_fp32(where):
+        return PIPELINES[mode](x.to(where)).to(device)
 
 
 class Decode:

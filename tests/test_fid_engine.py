@@ -219,15 +219,24 @@ def test_every_mode_gives_the_cpus_fid_on_cuda(folders, fid_network, mode, tmp_p
 
 
 def test_cuda_runs_in_ieee_fp32_and_the_settings_are_put_back():
-    """The flags themselves, which exist without a GPU: inside, convolutions and products in IEEE fp32;
+    """The flags themselves, which exist without a GPU: inside, convolutions and products in IEEE fp32
+    (cuDNN and cuBLAS; on the CPU oneDNN, which a caller's "medium" matmul precision sends to bf16);
     after, PyTorch's settings as they were, readable through the API they were made with."""
     state = lambda: (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision)  # noqa: E731
     before = state()
     with metric_engine.full_fp32(torch.device("cuda")):
         assert state() == ("ieee", "ieee")
     assert state() == before and before != ("ieee", "ieee")
-    with metric_engine.full_fp32(torch.device("cpu")):
-        assert state() == before  # the CPU computes in fp32 anyway: nothing is touched
+    onednn = lambda: (torch.backends.mkldnn.conv.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)  # noqa: E731
+    torch.set_float32_matmul_precision("medium")  # a caller's: oneDNN's fp32 products in bf16
+    try:
+        assert onednn() == ("none", "bf16")
+        gpu = state()
+        with metric_engine.full_fp32(torch.device("cpu")):
+            assert onednn() == ("ieee", "ieee") and state() == gpu  # the GPU's settings untouched
+        assert onednn() == ("none", "bf16") and torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision("highest")
 
 
 @pytest.mark.parametrize("mode", sorted(DEVICE_RESIZE))

@@ -111,20 +111,25 @@ def full_fp32(device: torch.device) -> Iterator[None]:
     cuDNN convolve in TF32 by default (a 10-bit mantissa on Ampere and later), which puts features
     about 1e-3 off the CPU's. The settings are put back afterwards, through the API they were made
     with: PyTorch 2.9 and later refuse to mix the legacy ``allow_tf32`` flags with ``fp32_precision``.
-    (The flags are tested on the CPU; the GPU's numbers are untested here: no GPU.) A caller's
-    ``torch.autocast`` (a training loop's: bf16 on the CPU, fp16 on a GPU) is switched off inside."""
+    (The flags are tested on the CPU; the GPU's numbers are untested here: no GPU.) On the CPU the
+    same for oneDNN, which a caller's ``torch.set_float32_matmul_precision("medium")`` sends to bf16
+    matrix products (the logits). A caller's ``torch.autocast`` (a training loop's: bf16 on the CPU,
+    fp16 on a GPU) is switched off inside."""
     with torch.autocast(device.type, enabled=False) if device.type in ("cpu", "cuda") else contextlib.nullcontext():
-        if device.type != "cuda":
-            yield
-            return
         with _ieee(device):
             yield
 
 
 @contextlib.contextmanager
 def _ieee(device: torch.device) -> Iterator[None]:
-    """cuDNN's and cuBLAS's fp32 in IEEE fp32 (no TF32) inside; PyTorch's settings put back after."""
-    if hasattr(torch.backends.cudnn, "conv"):  # PyTorch >= 2.9: fp32_precision per backend and op
+    """The device's fp32 convolutions and products in IEEE fp32 (no TF32, no bf16) inside; PyTorch's
+    settings put back after."""
+    if device.type == "cpu":
+        mkldnn = torch.backends.mkldnn
+        flags = [(mkldnn.conv, "fp32_precision", "ieee"), (mkldnn.matmul, "fp32_precision", "ieee")] if hasattr(mkldnn, "conv") else []
+    elif device.type != "cuda":
+        flags = []
+    elif hasattr(torch.backends.cudnn, "conv"):  # PyTorch >= 2.9: fp32_precision per backend and op
         flags = [(torch.backends.cudnn.conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
     else:
         flags = [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]

@@ -17,6 +17,7 @@ loaded them. (PyTorch's own OpenMP pool is reinitialised after fork by PyTorch i
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,14 +70,10 @@ class _Items(Dataset, Generic[T]):
             return i, None, str(e)
 
 
-def _collate(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Loaded:
+def _collate(samples: list[tuple[int, torch.Tensor | None, str | None]], stack: bool = True) -> Loaded:
     good = [t for _, t, _ in samples if t is not None]
-    return Loaded([i for i, _, _ in samples], torch.stack(good) if good else None, [e for _, _, e in samples])
-
-
-def _listed(samples: list[tuple[int, torch.Tensor | None, str | None]]) -> Loaded:
-    good = [t for _, t, _ in samples if t is not None]
-    return Loaded([i for i, _, _ in samples], good or None, [e for _, _, e in samples])
+    batch = (torch.stack(good) if stack else good) if good else None
+    return Loaded([i for i, _, _ in samples], batch, [e for _, _, e in samples])
 
 
 def worker_context() -> str | None:
@@ -114,7 +111,7 @@ def load_batches(
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=_collate if stack else _listed,
+        collate_fn=_collate if stack else functools.partial(_collate, stack=False),
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,
         multiprocessing_context=worker_context() if workers else None,

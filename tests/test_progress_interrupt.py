@@ -7,6 +7,7 @@ The terminal is a pseudo-terminal from Python's ``pty`` module, left at the size
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -88,6 +89,18 @@ class Command:
         self.reader.join(timeout=5)
         return ended
 
+    def left_running(self, timeout: float) -> bool:
+        """Whether a process of the command's group (its workers, their fork server) is still there
+        ``timeout`` seconds after the command ended."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return False
+            time.sleep(0.05)
+        return True
+
     def finish(self, timeout: float = 300) -> int:
         code = self.proc.wait(timeout=timeout)
         self.reader.join(timeout=5)
@@ -99,6 +112,9 @@ class Command:
 # ---------------------------------------------------------------------------------------------------
 
 # a tqdm frame: images done of 8 and their rate (tqdm writes a rate below 1/s as seconds per image)
+# tqdm draws at most every 0.1 s, and a bar is cleared when done: a fast enough run drew no frame with
+# a rate. These tqdm settings (its environment variables) draw one at each update.
+EVERY_UPDATE = {"TQDM_MININTERVAL": "0", "TQDM_MINITERS": "1"}
 RATE = r"\d+/8 \[[^\]]*?\d+(\.\d+)?(img/s|s/img)\]"
 
 
@@ -117,10 +133,10 @@ def shown(folder: Path) -> str:
 def test_fid_and_fid_stats_show_images_done_and_images_per_second_on_a_terminal(eight, fid_weights, tmp_path):
     a, b = eight
     common = ["--weights", fid_weights, "--dims", "64", "--batch-size", "1", "--workers", "0"]
-    stats = Command(["fid", "stats", a, "-o", tmp_path / "a.npz", *common], tty=True)
+    stats = Command(["fid", "stats", a, "-o", tmp_path / "a.npz", *common], tty=True, **EVERY_UPDATE)
     assert stats.finish() == 0, stats.text
     assert re.search(rf"{shown(a)}: +\d+%\|.*?{RATE}", stats.text), stats.text
-    both = Command(["fid", a, b, *common], tty=True)
+    both = Command(["fid", a, b, *common], tty=True, **EVERY_UPDATE)
     assert both.finish() == 0, both.text
     for folder in (a, b):
         assert re.search(rf"{shown(folder)}: +\d+%\|.*?{RATE}", both.text), both.text
@@ -132,7 +148,9 @@ def test_train_on_a_folder_shows_progress_within_an_epoch(tmp_path):
     make_folder(tmp_path / "data" / "train", {"ant": 12, "bee": 12}, size=10)
     make_folder(tmp_path / "data" / "val", {"ant": 3, "bee": 3}, size=10, seed=1)
     args = ["train", "--data", tmp_path / "data", "--model", "inception_small", "--img-size", "8"]
-    run = Command([*args, "--epochs", "1", "--batch-size", "2", "--run-dir", tmp_path / "run"], tty=True)
+    run = Command(
+        [*args, "--epochs", "1", "--batch-size", "2", "--run-dir", tmp_path / "run"], tty=True, **EVERY_UPDATE
+    )
     assert run.finish() == 0, run.text
     frame = r"epoch 1/1: +\d+%\|[^|]*\| +\d+/12 \[[^\]]*(step/s|s/step), acc=[\d.]+%, img_s=[\d.]+"
     assert re.search(frame, run.text), run.text
@@ -195,3 +213,46 @@ def test_ctrl_c_ends_fid_within_2_seconds_while_workers_decode(tmp_path, fid_wei
     fid.wait_for(r"0/40 \[")  # the network is loaded, the workers are decoding
     assert fid.interrupt() < 2.0, fid.text
     assert fid.proc.returncode == 130 and "Traceback" not in fid.text and "FID:" not in fid.text
+    assert not fid.left_running(5.0)  # the workers ignore SIGINT: the command ended them
+
+
+# a SIGINT that reaches a worker of the loading loop while it is still starting up (before PyTorch's
+# worker loop, which would swallow a KeyboardInterrupt, has begun): each worker sends itself one
+STARTING_WORKER_SIGINT = """
+import os, signal
+from multiprocessing import process
+
+_after_fork = process.BaseProcess._after_fork
+
+def _interrupted_after_fork(*args):
+    os.kill(os.getpid(), signal.SIGINT)
+    _after_fork(*args)
+
+process.BaseProcess._after_fork = staticmethod(_interrupted_after_fork)
+"""
+
+LOAD_TWELVE = """
+import json, sys
+import torch
+if sys.argv[1] == "forkserver":
+    import onnxruntime  # a native runtime: the workers start from the fork server
+from inceptionkit.loader import load_batches, worker_context
+got = [b.batch.tolist() for b in load_batches(list(range(12)), torch.as_tensor, batch_size=3, workers=2)]
+print(json.dumps({"context": worker_context(), "got": got}))
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_a_ctrl_c_while_the_workers_start_prints_nothing_and_the_loop_goes_on(start, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(STARTING_WORKER_SIGINT)
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_TWELVE, start], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = json.loads(done.stdout)
+    assert out == {
+        "context": None if start == "fork" else "forkserver",
+        "got": [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]],
+    }

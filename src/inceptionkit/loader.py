@@ -13,11 +13,19 @@ running (OpenVINO's TBB arena, ONNX Runtime's intra-op pool) are copied as locke
 bookkeeping for threads that do not exist in the child, which is undefined behaviour under POSIX
 and, at random, a segmentation fault. ``forkserver`` children come from a clean process that never
 loaded them. (PyTorch's own OpenMP pool is reinitialised after fork by PyTorch itself.)
+
+A Ctrl-C at a terminal sends SIGINT to every process of the foreground group, the workers too. The
+workers ignore it (the main process ends them); they start with SIGINT blocked, so one that arrives
+while a worker is still starting up, before it could ignore it, is never delivered either: that was
+a ``Process-2: Traceback ... KeyboardInterrupt`` printed under the command's own clean exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +33,7 @@ from typing import Generic, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.dataloader import _BaseDataLoaderIter
 
 from .errors import ImageError
 
@@ -37,6 +46,7 @@ NATIVE_RUNTIMES = ("onnxruntime", "openvino")  # modules whose thread pools make
 FORKSERVER_PRELOAD = [
     "torch", "torchvision.transforms", "PIL.Image", "inceptionkit.images", "inceptionkit.preprocess",
     "inceptionkit.inference.pipeline", "inceptionkit.metrics.extract", "inceptionkit.engines.calibration",
+    "inceptionkit._fork_server",  # last: SIGINT blocked in the server, so in each worker as it starts
 ]  # fmt: skip
 
 
@@ -79,14 +89,53 @@ def _collate(samples: list[tuple[int, torch.Tensor | None, str | None]], stack: 
 def worker_context() -> str | None:
     """How worker processes start: None (the platform's default, fork on Linux) while no native
     runtime is loaded in this process, else ``forkserver`` (see the module's docstring)."""
-    import multiprocessing
-
     if not any(name in sys.modules for name in NATIVE_RUNTIMES):
         return None
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
     multiprocessing.set_forkserver_preload(FORKSERVER_PRELOAD)
     return "forkserver"
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread for the block's length (a process forked meanwhile starts with
+    it blocked); one that arrived meanwhile is delivered at the end."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no fork)
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _quiet_worker(worker_id: int) -> None:
+    """A worker's first step (``worker_init_fn``): SIGINT ignored, then unblocked (one that came while
+    it started is dropped)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class WorkerLoader(DataLoader):
+    """PyTorch's ``DataLoader`` with the workers started as the module's docstring says: by
+    :func:`worker_context`, with SIGINT blocked from their first instruction, then ignored."""
+
+    def __init__(self, dataset: Dataset, **kwargs) -> None:
+        if kwargs.get("num_workers", 0):
+            kwargs.update(multiprocessing_context=worker_context(), worker_init_fn=_quiet_worker)
+        super().__init__(dataset, **kwargs)
+
+    def __iter__(self) -> _BaseDataLoaderIter:
+        context = self.multiprocessing_context or multiprocessing.get_context()
+        if not self.num_workers or context.get_start_method() != "fork":
+            # forkserver: forked by the server, with its mask (see _fork_server); spawn: an executed
+            # process starts with a clear mask whatever its parent's (and Windows has none)
+            return super().__iter__()
+        with _sigint_held():  # forked now, with this thread's mask
+            return super().__iter__()
 
 
 def load_batches(
@@ -106,7 +155,7 @@ def load_batches(
     the tensors, which may differ in shape (images at their own sizes, resized later on a device)."""
     n_batches = -(-len(items) // batch_size)
     workers = max(0, min(workers, n_batches))
-    loader = DataLoader(
+    loader = WorkerLoader(
         _Items(items, transform),
         batch_size=batch_size,
         shuffle=False,
@@ -114,7 +163,6 @@ def load_batches(
         collate_fn=_collate if stack else functools.partial(_collate, stack=False),
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,
-        multiprocessing_context=worker_context() if workers else None,
     )
     show = sys.stderr.isatty() and len(items) > SCREENFUL if progress is None else progress
     if not show:

@@ -17,7 +17,7 @@ from ..data import EpochSampler, ImageDataset, derive_seed, limit, load_data, tr
 from ..devices import World, agree, join, parse_device, process_device
 from ..errors import ConfigError, Diverged
 from ..evaluate import EvalResult, evaluate
-from ..loader import worker_context
+from ..loader import WorkerLoader
 from ..model import InceptionNet
 from ..preprocess import Preprocess
 from ..text import progress_bar
@@ -163,13 +163,12 @@ class Trainer(Saving):
         self.workers = cfg.workers if cfg.workers is not None else 0 if cfg.data is None else folder_workers
 
     def _loader(self, dataset, sampler, batch_size: int):
-        return torch.utils.data.DataLoader(
+        return WorkerLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
-            multiprocessing_context=worker_context() if self.workers else None,
         )
 
     # -- output ---------------------------------------------------------------------------------

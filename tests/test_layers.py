@@ -18,7 +18,7 @@ PACKAGE = Path(inceptionkit.__file__).parent
 
 # docs/design.md, "How inceptionkit is built": the layer of each module (a name covers its submodules)
 LAYERS = {
-    1: ("errors", "fileio", "preprocess", "meta", "images", "text", "devices", "settings", "loader", "choices", "lazy"),
+    1: ("errors", "fileio", "preprocess", "meta", "images", "text", "devices", "settings", "loader", "_fork_server", "choices", "lazy"),
     2: ("spec", "archs", "weight_sets", "registry"),
     3: ("trace", "calculator"),
     4: ("layers", "build", "model", "fold"),

@@ -89,17 +89,17 @@ class Command:
         self.reader.join(timeout=5)
         return ended
 
-    def left_running(self, timeout: float) -> bool:
-        """Whether a process of the command's group (its workers, their fork server) is still there
-        ``timeout`` seconds after the command ended."""
+    def left_running(self, timeout: float) -> list[str]:
+        """The processes of the command's group (its workers, their fork server) still there
+        ``timeout`` seconds after the command ended, as "pid command line"."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             try:
                 os.killpg(self.proc.pid, 0)
             except ProcessLookupError:
-                return False
+                return []
             time.sleep(0.05)
-        return True
+        return [f"{pid} {line}" for pid, line in _group(self.proc.pid)]
 
     def finish(self, timeout: float = 300) -> int:
         code = self.proc.wait(timeout=timeout)
@@ -109,6 +109,19 @@ class Command:
 
 # ---------------------------------------------------------------------------------------------------
 # progress on a terminal
+def _group(pgid: int) -> list[tuple[int, str]]:
+    """The processes of process group ``pgid``: pid and command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 # ---------------------------------------------------------------------------------------------------
 
 # a tqdm frame: images done of 8 and their rate (tqdm writes a rate below 1/s as seconds per image)
@@ -213,7 +226,7 @@ def test_ctrl_c_ends_fid_within_2_seconds_while_workers_decode(tmp_path, fid_wei
     fid.wait_for(r"0/40 \[")  # the network is loaded, the workers are decoding
     assert fid.interrupt() < 2.0, fid.text
     assert fid.proc.returncode == 130 and "Traceback" not in fid.text and "FID:" not in fid.text
-    assert not fid.left_running(5.0)  # the workers ignore SIGINT: the command ended them
+    assert fid.left_running(5.0) == []  # the workers ignore SIGINT: the command ended them
 
 
 # a SIGINT that reaches a worker of the loading loop while it is still starting up (before PyTorch's

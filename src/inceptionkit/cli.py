@@ -286,9 +286,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_now() -> None:
+    """End the process with 130 now, and the worker processes it started (the loading loop's decoders
+    ignore SIGINT: they are ended here, not left to notice their parent is gone)."""
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
+    if "multiprocessing" in sys.modules:
+        with contextlib.suppress(Exception):
+            for child in sys.modules["multiprocessing"].active_children():
+                child.kill()
     os._exit(130)
 
 

@@ -63,8 +63,8 @@ def test_every_engine_gives_every_modes_features_within_1e5_of_eager_fp32(folder
 
 def test_auto_and_torch_give_the_same_fid(folders, fid_network, tmp_path):
     kw = dict(dims=64, network=fid_network, device="cpu", cache_dir=tmp_path)
-    lines = []
-    auto = calculate_metrics(*folders, engine="auto", log=lines.append, **kw)
+    lines = []  # batches of 1: 5 images are a run long enough to measure the engines on (MEASURE_BATCHES)
+    auto = calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=1, **kw)
     exact = calculate_metrics(*folders, engine="torch", **kw)
     want = exact.metrics["frechet_inception_distance"]
     assert abs(auto.metrics["frechet_inception_distance"] - want) <= 1e-4 * want and want > 1
@@ -72,6 +72,30 @@ def test_auto_and_torch_give_the_same_fid(folders, fid_network, tmp_path):
     chosen = auto.settings["engine"].split()[0]
     assert chosen in METRIC_ENGINES and "(fp32" in auto.settings["engine"]
     assert len(lines) == 1 and lines[0].startswith(f"engine auto: {chosen} (fp32") and "bound 1e-05" in lines[0]
+
+
+def test_auto_runs_a_short_run_on_eager_fp32_unless_a_choice_is_remembered(folders, fid_network, tmp_path):
+    """5 images a folder in batches of 2: under MEASURE_BATCHES (4) batches, measuring four engines on
+    the first batch would take longer than the run on eager fp32; a choice remembered is still taken."""
+    assert metric_engine.MEASURE_BATCHES == 4
+    kw = dict(dims=64, network=fid_network, device="cpu", cache_dir=tmp_path)
+    lines = []
+    short = calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=2, **kw)
+    assert lines == [
+        "engine auto: torch (a run of 5 images, under 4 batches of 2: measuring the engines would take longer than the run)"
+    ]
+    assert short.settings["engine"].startswith("torch (fp32")
+    exact = calculate_metrics(*folders, engine="torch", batch_size=2, **kw)
+    assert short.metrics["frechet_inception_distance"] == exact.metrics["frechet_inception_distance"]
+    lines.clear()  # a run of the same folders at batch 1 measures (5 >= 4 batches), and the choice is kept
+    calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=1, **kw)
+    chosen = lines[0].split()[2]
+    assert lines[0].startswith(f"engine auto: {chosen} (fp32") and len(lines) == 1
+    lines.clear()  # so a short run at that batch size takes it
+    net = metric_engine.ExactNetwork(fid_network.model, ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    net.images = 2
+    net(torch.zeros(1, 3, 299, 299).uniform_(-1, 1))
+    assert lines == [f"engine auto: {chosen} (measured before on this machine)"] and net.engine.name == chosen
 
 
 @pytest.mark.parametrize("engine", ["torch-bf16", "onnxruntime-int8", "openvino-int8"])

@@ -139,10 +139,12 @@ def _default_predicts(checkpoint: str, folder: str, work: str, runs: str) -> lis
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("digits_training")
-def test_twenty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_path):
+def test_ten_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_path):
     """Issue 19 item 10: with an empty engine cache and default workers, `predict` of a trained digits
     checkpoint measures every engine (int8 included: the run's data calibrates it) and then runs the
-    chosen one with decoding workers; it crashed (exit 139) in 5 of 20 runs before."""
+    chosen one with decoding workers; it crashed (exit 139) in 5 of 20 runs before. The cause is tested
+    directly (test_openvino_leaves_the_thread_its_own_signal_stack); at that rate ten runs all pass
+    with probability 0.75**10 = 6% (20 runs: 0.3%, for 25 s more of the suite)."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -155,10 +157,10 @@ def test_twenty_default_predicts_on_an_empty_cache_never_crash(main_job, tmp_pat
         f"import json, sys; sys.path.insert(0, {str(TESTS)!r}); import test_no_crash as t; "
         f"print(json.dumps(t._default_predicts(*sys.argv[1:])))"
     )
-    args = [str(main_job[0] / "best.safetensors"), str(folder), str(tmp_path), "20"]
+    args = [str(main_job[0] / "best.safetensors"), str(folder), str(tmp_path), "10"]
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0] * 20
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0] * 10
 
 
 def test_the_forkservers_preload_loads_no_native_runtime():

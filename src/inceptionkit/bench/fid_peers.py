@@ -2,9 +2,9 @@
 each as a user runs it (its own process, its documented defaults), timed from start to exit.
 
 - **inceptionkit** ``fid A B --mode M`` for each mode (default engine ``auto``: the fastest exact
-  fp32 engine here), run once untimed first on one batch of images so that ``auto``'s measurement
-  (made on a run's first batch, at its size) and the ONNX export are cached, as they are for a user
-  after the first run;
+  fp32 engine here), run once untimed first (``fid stats`` of the first four batches of ``A``) so
+  that ``auto``'s measurement (made on a run of at least four batches, on its first batch, at its
+  size) and the ONNX export are cached, as they are for a user after the first run;
 - **pytorch-fid 0.3.0**: ``python -m pytorch_fid A B --device cpu`` (batch 50, ``min(8, cores)``
   workers: its defaults); the weights file found where it keeps its download (torch.hub's cache,
   under a temporary ``TORCH_HOME``);
@@ -122,14 +122,19 @@ def _peer(name: str, a: str, b: str, weights: str, dims: int, env: dict) -> Tool
 
 
 def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: dict, tmp: Path, batch: int) -> None:
-    """A first, untimed run on one batch of ``a``'s images: caches the ONNX export and ``auto``'s
-    choice, which is measured on a run's first batch and kept per batch size (a smaller warm-up batch
-    would leave the timed run to measure again)."""
+    """A first, untimed ``fid stats`` run on the first ``MEASURE_BATCHES`` batches of ``a``'s images:
+    caches the ONNX export and ``auto``'s choice, which is measured on a run of at least that many
+    batches, on its first batch, and kept per batch size (a smaller warm-up would leave the timed run
+    to measure)."""
+    from ..metrics.engine import MEASURE_BATCHES
+
     few = tmp / f"warm-{mode}"
     few.mkdir()
-    for f in sorted(p for p in Path(a).iterdir() if p.is_file())[:batch]:
+    for f in sorted(p for p in Path(a).iterdir() if p.is_file())[: MEASURE_BATCHES * batch]:
         (few / f.name).symlink_to(f.resolve())
-    _ours(str(few), str(few), mode, weights, dims, flags, env)
+    argv = [sys.executable, "-m", "inceptionkit", "fid", "stats", str(few), "-o", str(tmp / f"warm-{mode}.npz"),
+            "--mode", mode, "--dims", str(dims), "--weights", weights, *flags]  # fmt: skip
+    subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL)
 
 
 def run_tools(

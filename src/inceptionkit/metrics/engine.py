@@ -11,7 +11,8 @@ is named by ``settings.engine``:
   is bf16 where the CPU has bf16 units: not exact, so never used for metrics);
 - ``auto`` (the metrics' default): the fastest of those this machine runs, measured on the first
   batch at its size (:func:`~inceptionkit.engines.auto.choose`) and remembered per machine and batch
-  size; on a GPU, ``torch``.
+  size; on a GPU, ``torch``. A run of files shorter than :data:`MEASURE_BATCHES` batches, with no
+  choice remembered, runs on ``torch``: measuring would take longer than the run.
 
 The low-precision engines (``torch-bf16``, the int8 ones) are refused for metrics with the reason.
 Every engine but ``torch`` is compared with eager fp32 on the first :data:`CHECK_IMAGES` images of
@@ -54,6 +55,9 @@ OPENVINO_STREAMS = 2  # each batch in two halves at once, its threads split betw
 CHECK_IMAGES = 4  # each run's check against eager fp32: an engine's precision is off on any image or on none
 # (eager fp32 is the slowest path: 16 images cost 3 s of a 2-core machine's minute-long FID, 4 cost 0.7 s)
 LOW_PRECISION = {"torch-bf16": "bf16", "onnxruntime-int8": "int8", "openvino-int8": "int8"}
+MEASURE_BATCHES = 4  # auto measures the engines on a run of at least this many batches: measuring runs the first
+# batch twice on each of the four engines (and exports and compiles two of them), more than a shorter run costs
+# on eager fp32 itself; a shorter run takes the choice remembered on this machine, else eager fp32 (``torch``)
 
 
 def check_metric_engine(name: str, device: str | None = None) -> None:
@@ -192,6 +196,7 @@ class ExactNetwork:
         self.sizes = [OUTPUTS[n] for n in self.names]
         self.engine: Engine | None = None
         self.agree = agreement(self.names)
+        self.images: int | None = None  # the images this run computes, where known (auto's MEASURE_BATCHES rule)
 
     def _build(self, name: str) -> Engine:
         return build(name, self.model, self.names, self.settings, self.device)
@@ -201,7 +206,7 @@ class ExactNetwork:
         :data:`CHECK_IMAGES` images unless the engine is ``torch``."""
         name = "torch" if self.requested == "auto" and self.device.type != "cpu" else self.requested
         if name == "auto":
-            name = self._remembered(len(x))
+            name = self._remembered(len(x)) or self._unmeasured(len(x))
             if name is None:
                 engine = self._measured(x, again=False)
                 return engine, engine(x)
@@ -233,6 +238,17 @@ class ExactNetwork:
         self.settings.say(f"engine auto: {remembered.engine} (measured before on this machine)")
         return remembered.engine
 
+    def _unmeasured(self, batch: int) -> str | None:
+        """``torch`` for a run too short to be worth measuring the engines on (:data:`MEASURE_BATCHES`),
+        said in one line; None: measure."""
+        if self.images is None or self.images >= MEASURE_BATCHES * batch:
+            return None
+        self.settings.say(
+            f"engine auto: torch (a run of {self.images} images, under {MEASURE_BATCHES} batches of {batch}: "
+            f"measuring the engines would take longer than the run)"
+        )
+        return "torch"
+
     def _candidates(self) -> list[str]:
         return [e for e in runnable_engines() if e in METRIC_ENGINES]
 
@@ -254,4 +270,4 @@ class ExactNetwork:
         return self.engine.describe() if self.engine is not None else self.requested
 
 
-__all__ = ["CHECK_IMAGES", "METRIC_ENGINES", "TOLERANCE", "ExactNetwork", "check_metric_engine"]
+__all__ = ["CHECK_IMAGES", "MEASURE_BATCHES", "METRIC_ENGINES", "TOLERANCE", "ExactNetwork", "check_metric_engine"]

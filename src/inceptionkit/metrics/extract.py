@@ -112,6 +112,7 @@ class Runner:
         members of an archive: :class:`~.inputs.ZipDecode`; a ``decode`` has an ``on_device()``, the same
         decoding leaving the resize to the device); this process takes items rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
+        self.net.images = len(mine)  # auto measures the engines only on a run worth it
         out, parts, bad = self._start(), [], []
         show = bool(self.progress and self.world.is_main and sys.stderr.isatty())  # a bar on a terminal
         transform = decode or Decode(self.mode)

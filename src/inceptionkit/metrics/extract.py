@@ -141,14 +141,19 @@ class Runner:
             out[torch.tensor(rows, device=self.device)] = done
         return out
 
-    def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
+    def batches(self, batches: Iterable[torch.Tensor], label: str = "", images: int | None = None) -> Features:
         """Statistics of tensors (N, 3, H, W): uint8 pixels or floats in [0, 1]. Under torchrun each
-        process computes the statistics of the batches it is given (its own samples)."""
-        return self.indexed(_numbered(_checked(batches), self.world.rank * (1 << 40)), label)
+        process computes the statistics of the batches it is given (its own samples). ``images``: how
+        many there are, where known (an iterator's are not)."""
+        return self.indexed(_numbered(_checked(batches), self.world.rank * (1 << 40)), label, images)
 
-    def indexed(self, batches: Iterable[tuple[int, torch.Tensor]], label: str = "") -> Features:
+    def indexed(
+        self, batches: Iterable[tuple[int, torch.Tensor]], label: str = "", images: int | None = None
+    ) -> Features:
         """Statistics of tensors, each given with the index of its first image in a stream that the
-        processes share (e.g. every world-th batch of an ``.npz``): kept rows come back in that order."""
+        processes share (e.g. every world-th batch of an ``.npz``): kept rows come back in that order.
+        ``images``: how many this process computes, where known."""
+        self.net.images = images  # auto measures the engines only on a run worth it
         out, parts = self._start(), []
         bar = self._bar(None, label)
         for start, batch in batches:

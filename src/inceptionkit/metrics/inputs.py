@@ -47,6 +47,7 @@ class Input:
     decode: object | None = None  # a picklable transform of one item (an archive's member)
     npz: NpzImages | None = None
     batches: Iterable[torch.Tensor] | None = None
+    tensor_images: int | None = None  # how many images ``batches`` holds where they are one tensor's (auto's rule)
     stats: Statistics | None = None
     spatial: Statistics | None = None
 
@@ -65,7 +66,7 @@ def open_input(source: Source, label: str, mode: str, dims: int) -> Input:
     an iterator in messages (a path names itself)."""
     if isinstance(source, torch.Tensor):
         check_images(source, label)
-        return Input(label, batches=source.split(50))
+        return Input(label, batches=source.split(50), tensor_images=len(source))
     if isinstance(source, np.ndarray):
         raise InputError(
             f"{label}: a numpy array; pass a torch tensor (N, 3, H, W), e.g. torch.from_numpy(x).permute(0, 3, 1, 2)"
@@ -206,6 +207,12 @@ def _share(images: NpzImages, batch_size: int, world: World) -> Iterator[tuple[i
             yield i * batch_size, batch
 
 
+def _share_count(count: int, batch_size: int, world: World) -> int:
+    """How many of an ``.npz``'s ``count`` images this process's share (:func:`_share`) holds."""
+    starts = range(world.rank * batch_size, count, world.size * batch_size)
+    return sum(min(batch_size, count - start) for start in starts)
+
+
 def image_sources(inp: Input, bad: Iterable[tuple[str, str]] = ()) -> list:
     """Each kept feature row's image, to show it again (a report): a file's path, or a callable giving
     an archive member or an ``.npz`` row as a PIL image; the unreadable items (``bad``) left out, as
@@ -251,5 +258,6 @@ def extract(inp: Input, runner: Runner) -> Features:
     if inp.files is not None:
         return runner.files(inp.files, inp.label, inp.decode)
     if inp.npz is not None:
-        return runner.indexed(_share(inp.npz, runner.batch_size, runner.world), inp.label)
-    return runner.batches(inp.batches, inp.label)
+        mine = _share_count(inp.npz.count, runner.batch_size, runner.world)
+        return runner.indexed(_share(inp.npz, runner.batch_size, runner.world), inp.label, images=mine)
+    return runner.batches(inp.batches, inp.label, images=inp.tensor_images)

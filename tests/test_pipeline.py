@@ -181,10 +181,12 @@ def _run_every_command(root: str, work: str) -> dict:
     out["eval_folder"] = [samples.items, samples.targets, skipped]
     out["calibration"] = folder_samples(root_path, CLASSES).items
     ckpt = save_small(work_path / "small.safetensors")
-    for name, argv in {
-        "predict": ["predict", root, "--checkpoint", str(ckpt), "--format", "json", "--num-workers", "0"],
+    for name, argv in {  # --engine torch: the FIFOs never reach an engine (auto would measure them all)
+        "predict": ["predict", root, "--checkpoint", str(ckpt), "--format", "json", "--num-workers", "0",
+                    "--engine", "torch"],
         "features": [
             "features", root, "--checkpoint", str(ckpt), "-o", str(work_path / "f.npz"), "--num-workers", "0",
+            "--engine", "torch",
         ],
         "eval": ["eval", "--checkpoint", str(ckpt), "--data", root],
         "train": [

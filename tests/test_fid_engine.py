@@ -14,6 +14,7 @@ import dataclasses
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import blob_pictures, fid_net, photo_folder
@@ -75,27 +76,52 @@ def test_auto_and_torch_give_the_same_fid(folders, fid_network, tmp_path):
 
 
 def test_auto_runs_a_short_run_on_eager_fp32_unless_a_choice_is_remembered(folders, fid_network, tmp_path):
-    """5 images a folder in batches of 2: under MEASURE_BATCHES (4) batches, measuring four engines on
-    the first batch would take longer than the run on eager fp32; a choice remembered is still taken."""
+    """5 + 5 images in batches of 3: under MEASURE_BATCHES (4) batches, measuring four engines on the
+    first batch would take longer than the run on eager fp32; a choice remembered is still taken. The
+    run is both inputs: input 1 alone short does not decide."""
     assert metric_engine.MEASURE_BATCHES == 4
     kw = dict(dims=64, network=fid_network, device="cpu", cache_dir=tmp_path)
     lines = []
-    short = calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=2, **kw)
+    short = calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=3, **kw)
     assert lines == [
-        "engine auto: torch (a run of 5 images, under 4 batches of 2: measuring the engines would take longer than the run)"
+        "engine auto: torch (a run of 10 images, under 4 batches of 3: measuring the engines would take longer than the run)"
     ]
     assert short.settings["engine"].startswith("torch (fp32")
-    exact = calculate_metrics(*folders, engine="torch", batch_size=2, **kw)
+    exact = calculate_metrics(*folders, engine="torch", batch_size=3, **kw)
     assert short.metrics["frechet_inception_distance"] == exact.metrics["frechet_inception_distance"]
-    lines.clear()  # a run of the same folders at batch 1 measures (5 >= 4 batches), and the choice is kept
-    calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=1, **kw)
+    lines.clear()  # batches of 2: input 1's 5 images alone are under 4 batches, both inputs' 10 are not
+    calculate_metrics(*folders, engine="auto", log=lines.append, batch_size=2, **kw)
     chosen = lines[0].split()[2]
     assert lines[0].startswith(f"engine auto: {chosen} (fp32") and len(lines) == 1
-    lines.clear()  # so a short run at that batch size takes it
+    lines.clear()  # the choice is kept, so a short run at that batch size takes it
     net = metric_engine.ExactNetwork(fid_network.model, ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
-    net.images = 2
-    net(torch.zeros(1, 3, 299, 299).uniform_(-1, 1))
+    net.expect(2)
+    net(torch.zeros(2, 3, 299, 299).uniform_(-1, 1))
     assert lines == [f"engine auto: {chosen} (measured before on this machine)"] and net.engine.name == chosen
+
+
+def test_the_run_auto_weighs_is_every_input_and_every_process(folders, fid_network, tmp_path):
+    """Files and an .npz are shared out among torchrun's processes (their count is the world's); a
+    tensor is each process's own; an iterator's count is unknown (auto measures)."""
+    from inceptionkit.devices import World
+    from inceptionkit.metrics.inputs import images_to_run
+
+    pixels = torch.zeros(7, 3, 32, 32, dtype=torch.uint8)
+    np.savez(tmp_path / "six.npz", arr_0=np.zeros((6, 16, 16, 3), np.uint8))
+    a, b = (open_input(f, f"input {i}", "pytorch-fid", 64) for i, f in enumerate(folders, 1))
+    npz, tensor = open_input(tmp_path / "six.npz", "npz", "pytorch-fid", 64), open_input(pixels, "t", "pytorch-fid", 64)
+    assert images_to_run([a, b], World()) == images_to_run([a, b], World(1, 2)) == 10
+    assert images_to_run([a, npz, tensor], World()) == 5 + 6 + 7
+    assert images_to_run([a, npz, tensor], World(0, 2)) == 5 + 6 + 14
+    assert images_to_run([a, open_input(iter([pixels]), "it", "pytorch-fid", 64)], World()) is None
+    lines = []  # two processes: 18 images are under 4 batches of 3 each (24), and both say so alike
+    net = metric_engine.ExactNetwork(fid_network.model, ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    net.expect(18, 2)
+    net(torch.zeros(3, 3, 299, 299).uniform_(-1, 1))
+    assert net.engine.name == "torch" and lines == [
+        "engine auto: torch (a run of 18 images over 2 processes, under 4 batches of 3 each: "
+        "measuring the engines would take longer than the run)"
+    ]
 
 
 @pytest.mark.parametrize("engine", ["torch-bf16", "onnxruntime-int8", "openvino-int8"])

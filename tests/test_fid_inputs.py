@@ -167,18 +167,3 @@ def test_tensors_of_the_wrong_shape_dtype_or_range(x, message):
         check_images(x, "input 2")
     assert str(e.value) == f"input 2: {message}"
 
-
-def test_each_process_knows_how_many_images_of_an_npz_it_runs(kinds):
-    """auto's rule (a run under four batches is not worth measuring the engines on) counts the images
-    each process runs: an .npz's share under torchrun is every world-th batch."""
-    from inceptionkit.devices import World
-    from inceptionkit.metrics.archives import NpzImages
-    from inceptionkit.metrics.inputs import _share, _share_count
-
-    npz = NpzImages(kinds["a"]["npz"])
-    assert npz.count == 6
-    for batch, size in ((1, 1), (4, 1), (2, 2), (4, 2), (1, 4), (5, 3)):
-        counts = [_share_count(npz.count, batch, World(rank, size)) for rank in range(size)]
-        assert counts == [sum(len(x) for _, x in _share(npz, batch, World(rank, size))) for rank in range(size)]
-        assert sum(counts) == 6
-    assert [_share_count(6, 4, World(rank, 2)) for rank in (0, 1)] == [4, 2]

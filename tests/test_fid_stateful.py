@@ -36,7 +36,7 @@ def test_update_compute_reset_equal_calculate_metrics(fid_network, tmp_path):
         metric.compute()
     from inceptionkit.metrics import save_statistics
 
-    save_statistics(tmp_path / "real.npz", compute_statistics(real, dims=64, network=fid_network))
+    save_statistics(tmp_path / "real.npz", compute_statistics(real, dims=64, network=fid_network, engine="torch"))
     with_reference = FrechetInceptionDistance(dims=64, network=fid_network, reference=tmp_path / "real.npz",
                                               engine="torch")  # fmt: skip
     with_reference.update(fake)

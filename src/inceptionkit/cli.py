@@ -293,8 +293,10 @@ def _exit_now() -> None:
         sys.stderr.flush()
     if "multiprocessing" in sys.modules:
         with contextlib.suppress(Exception):
-            for child in sys.modules["multiprocessing"].active_children():
-                child.kill()
+            children = sys.modules["multiprocessing"].active_children()
+            for child in children:  # each on its own: one that is ending already stops no other
+                with contextlib.suppress(Exception):
+                    child.kill()
     os._exit(130)
 
 

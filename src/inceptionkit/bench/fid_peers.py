@@ -126,12 +126,14 @@ def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: 
     caches the ONNX export and ``auto``'s choice, which is measured on a run of at least that many
     batches, on its first batch, and kept per batch size (a smaller warm-up would leave the timed run
     to measure)."""
+    from ..images import find_images
     from ..metrics.engine import MEASURE_BATCHES
 
     few = tmp / f"warm-{mode}"
     few.mkdir()
-    for f in sorted(p for p in Path(a).iterdir() if p.is_file())[: MEASURE_BATCHES * batch]:
-        (few / f.name).symlink_to(f.resolve())
+    images = [Path(s.path) for s in find_images([a]) if s.error is None]  # as fid reads a folder
+    for i, f in enumerate(images[: MEASURE_BATCHES * batch]):
+        (few / f"{i:06d}{f.suffix}").symlink_to(f.resolve())
     argv = [sys.executable, "-m", "inceptionkit", "fid", "stats", str(few), "-o", str(tmp / f"warm-{mode}.npz"),
             "--mode", mode, "--dims", str(dims), "--weights", weights, *flags]  # fmt: skip
     subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL)

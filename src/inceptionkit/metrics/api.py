@@ -26,7 +26,7 @@ from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
 from .evaluation import POOL_DIMS, evaluator_table, reference_from
 from .extract import Features, Runner
 from .extras import Extras
-from .inputs import EVALUATOR, Input, Source, extract, image_sources, open_input
+from .inputs import EVALUATOR, Input, Source, extract, image_sources, images_to_run, open_input
 from .network import CLASSES, EVALUATOR_OUTPUTS, fid_outputs, load_fid_model
 from .notes import noting
 from .pipelines import MODES
@@ -200,7 +200,8 @@ def calculate_metrics(
     if a.stats is None or (b is not None and b.stats is None):  # statistics files need no network
         network = network or Network.load(weights, mode)
         names = fid_outputs(dims, logits=isc)
-        runner = _runner(network, names, mode, dev, world, run, keep_features=kid or extras.needs_features or report)
+        ahead = [x for x in (a, b) if x is not None and x.stats is None]
+        runner = _runner(network, names, mode, dev, world, run, ahead, keep_features=kid or extras.needs_features or report)
         fa = _run(a, replace(runner, keep_logits=isc), run.skip_bad) if a.stats is None else None
         fb = _run(b, runner, run.skip_bad) if b is not None and b.stats is None else None
     metrics: dict[str, float] = {}
@@ -268,7 +269,8 @@ def _evaluator(
     if not b.has_images:
         raise MetricError(f"{b.label}: the evaluator's samples must be images, not a statistics file")
     network = network or Network.load(weights, EVALUATOR)
-    runner = _runner(network, EVALUATOR_OUTPUTS, EVALUATOR, dev, world, run, keep_features=True)
+    ahead = [a, b] if a.has_images else [b]
+    runner = _runner(network, EVALUATOR_OUTPUTS, EVALUATOR, dev, world, run, ahead, keep_features=True)
     runner = replace(runner, keep_logits=True)  # the second output: the spatial features
     fa = _run(a, runner, run.skip_bad) if a.has_images else None
     fb = _run(b, runner, run.skip_bad)
@@ -315,7 +317,7 @@ def compute_statistics(
     if inp.stats is not None:
         return inp.stats
     net = network or Network.load(weights, mode)
-    runner = _runner(net, fid_outputs(dims), mode, dev, world, run)
+    runner = _runner(net, fid_outputs(dims), mode, dev, world, run, [inp])
     return _run(inp, runner, run.skip_bad).moments.statistics(mode, inp.label)
 
 
@@ -338,7 +340,7 @@ def compute_reference(
     if not inp.has_images:
         raise MetricError(f"{inp.label}: a statistics file; a reference batch is computed from images")
     network = network or Network.load(weights, mode)
-    runner = _runner(network, EVALUATOR_OUTPUTS, mode, dev, world, run, keep_features=True)
+    runner = _runner(network, EVALUATOR_OUTPUTS, mode, dev, world, run, [inp], keep_features=True)
     return reference_from(_run(inp, replace(runner, keep_logits=True), run.skip_bad), inp.label)
 
 
@@ -355,10 +357,12 @@ def _setup(settings: RunSettings | None, overrides: dict) -> tuple[RunSettings, 
 
 def _runner(
     network: Network, names: tuple[str, ...], mode: str, dev: torch.device, world: World, run: RunSettings,
-    **keep: bool,
+    ahead: list[Input], **keep: bool,
 ) -> Runner:
-    """The runner of outputs ``names`` on the run's exact engine (:class:`~.engine.ExactNetwork`)."""
+    """The runner of outputs ``names`` on the run's exact engine (:class:`~.engine.ExactNetwork`), for
+    the inputs ``ahead`` (how many images they hold decides whether ``auto`` measures the engines)."""
     net = ExactNetwork(network.model, names, run, dev)
+    net.expect(images_to_run(ahead, world), world.size)
     progress = run.progress is not False  # None: a bar on a terminal
     return Runner(net, mode, dev, world, run.batch(BATCH_SIZE), run.worker_count(), progress, **keep)
 

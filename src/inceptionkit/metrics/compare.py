@@ -113,7 +113,7 @@ def _pass(a, b, lead: str, members: list[str], dims: int, network: Network, run,
     """One network pass over both inputs, in the lead mode's pipeline."""
     x, y = open_input(a, "input 1", lead, dims), open_input(b, "input 2", lead, dims)
     names = EVALUATOR_OUTPUTS if EVALUATOR in members else fid_outputs(dims)
-    runner = _runner(network, names, lead, dev, world, run, keep_features=kid or EVALUATOR in members)
+    runner = _runner(network, names, lead, dev, world, run, [x, y], keep_features=kid or EVALUATOR in members)
     runner = replace(runner, keep_logits=EVALUATOR in members)  # the evaluator's spatial features
     fa, fb = _run(x, runner, run.skip_bad), _run(y, runner, run.skip_bad)
     return fa, fb, {x.label: fa.moments.count, y.label: fb.moments.count}

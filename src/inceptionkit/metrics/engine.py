@@ -11,8 +11,9 @@ is named by ``settings.engine``:
   is bf16 where the CPU has bf16 units: not exact, so never used for metrics);
 - ``auto`` (the metrics' default): the fastest of those this machine runs, measured on the first
   batch at its size (:func:`~inceptionkit.engines.auto.choose`) and remembered per machine and batch
-  size; on a GPU, ``torch``. A run of files shorter than :data:`MEASURE_BATCHES` batches, with no
-  choice remembered, runs on ``torch``: measuring would take longer than the run.
+  size; on a GPU, ``torch``. A run whose images (all inputs, all processes: :meth:`ExactNetwork.expect`)
+  are known to be fewer than :data:`MEASURE_BATCHES` batches, with no choice remembered, runs on
+  ``torch``: measuring would take longer than the run.
 
 The low-precision engines (``torch-bf16``, the int8 ones) are refused for metrics with the reason.
 Every engine but ``torch`` is compared with eager fp32 on the first :data:`CHECK_IMAGES` images of
@@ -196,7 +197,13 @@ class ExactNetwork:
         self.sizes = [OUTPUTS[n] for n in self.names]
         self.engine: Engine | None = None
         self.agree = agreement(self.names)
-        self.images: int | None = None  # the images this run computes, where known (auto's MEASURE_BATCHES rule)
+        self.images: int | None = None  # the images of the whole run, where known (auto's MEASURE_BATCHES rule)
+        self.processes = 1  # among how many processes (torchrun) they are shared
+
+    def expect(self, images: int | None, processes: int = 1) -> None:
+        """The run ahead: ``images`` in all (None: not known) over ``processes`` processes, each
+        deciding alike whether measuring the engines is worth it."""
+        self.images, self.processes = images, processes
 
     def _build(self, name: str) -> Engine:
         return build(name, self.model, self.names, self.settings, self.device)
@@ -241,11 +248,12 @@ class ExactNetwork:
     def _unmeasured(self, batch: int) -> str | None:
         """``torch`` for a run too short to be worth measuring the engines on (:data:`MEASURE_BATCHES`),
         said in one line; None: measure."""
-        if self.images is None or self.images >= MEASURE_BATCHES * batch:
+        if self.images is None or self.images >= MEASURE_BATCHES * batch * self.processes:
             return None
+        each = f" over {self.processes} processes" if self.processes > 1 else ""
         self.settings.say(
-            f"engine auto: torch (a run of {self.images} images, under {MEASURE_BATCHES} batches of {batch}: "
-            f"measuring the engines would take longer than the run)"
+            f"engine auto: torch (a run of {self.images} images{each}, under {MEASURE_BATCHES} batches of "
+            f"{batch}{' each' if each else ''}: measuring the engines would take longer than the run)"
         )
         return "torch"
 

@@ -112,7 +112,6 @@ class Runner:
         members of an archive: :class:`~.inputs.ZipDecode`; a ``decode`` has an ``on_device()``, the same
         decoding leaving the resize to the device); this process takes items rank, rank + world, ..."""
         mine = list(range(self.world.rank, len(files), self.world.size))
-        self.net.images = len(mine)  # auto measures the engines only on a run worth it
         out, parts, bad = self._start(), [], []
         show = bool(self.progress and self.world.is_main and sys.stderr.isatty())  # a bar on a terminal
         transform = decode or Decode(self.mode)
@@ -141,19 +140,14 @@ class Runner:
             out[torch.tensor(rows, device=self.device)] = done
         return out
 
-    def batches(self, batches: Iterable[torch.Tensor], label: str = "", images: int | None = None) -> Features:
+    def batches(self, batches: Iterable[torch.Tensor], label: str = "") -> Features:
         """Statistics of tensors (N, 3, H, W): uint8 pixels or floats in [0, 1]. Under torchrun each
-        process computes the statistics of the batches it is given (its own samples). ``images``: how
-        many there are, where known (an iterator's are not)."""
-        return self.indexed(_numbered(_checked(batches), self.world.rank * (1 << 40)), label, images)
+        process computes the statistics of the batches it is given (its own samples)."""
+        return self.indexed(_numbered(_checked(batches), self.world.rank * (1 << 40)), label)
 
-    def indexed(
-        self, batches: Iterable[tuple[int, torch.Tensor]], label: str = "", images: int | None = None
-    ) -> Features:
+    def indexed(self, batches: Iterable[tuple[int, torch.Tensor]], label: str = "") -> Features:
         """Statistics of tensors, each given with the index of its first image in a stream that the
-        processes share (e.g. every world-th batch of an ``.npz``): kept rows come back in that order.
-        ``images``: how many this process computes, where known."""
-        self.net.images = images  # auto measures the engines only on a run worth it
+        processes share (e.g. every world-th batch of an ``.npz``): kept rows come back in that order."""
         out, parts = self._start(), []
         bar = self._bar(None, label)
         for start, batch in batches:

@@ -47,7 +47,7 @@ class Input:
     decode: object | None = None  # a picklable transform of one item (an archive's member)
     npz: NpzImages | None = None
     batches: Iterable[torch.Tensor] | None = None
-    tensor_images: int | None = None  # how many images ``batches`` holds where they are one tensor's (auto's rule)
+    tensor_images: int | None = None  # how many images ``batches`` holds, where they are one tensor's
     stats: Statistics | None = None
     spatial: Statistics | None = None
 
@@ -207,10 +207,19 @@ def _share(images: NpzImages, batch_size: int, world: World) -> Iterator[tuple[i
             yield i * batch_size, batch
 
 
-def _share_count(count: int, batch_size: int, world: World) -> int:
-    """How many of an ``.npz``'s ``count`` images this process's share (:func:`_share`) holds."""
-    starts = range(world.rank * batch_size, count, world.size * batch_size)
-    return sum(min(batch_size, count - start) for start in starts)
+def images_to_run(inputs: Iterable[Input], world: World) -> int | None:
+    """How many images ``inputs`` put through the network, all processes together, where that is
+    known before any is read: files and an ``.npz`` are shared out among the processes, a tensor is one
+    process's own (each process is taken to pass one of the same length); None for an iterator."""
+    total = 0
+    for inp in inputs:
+        if inp.files is not None or inp.npz is not None:
+            total += inp.count
+        elif inp.tensor_images is not None:
+            total += inp.tensor_images * world.size
+        else:
+            return None
+    return total
 
 
 def image_sources(inp: Input, bad: Iterable[tuple[str, str]] = ()) -> list:
@@ -258,6 +267,5 @@ def extract(inp: Input, runner: Runner) -> Features:
     if inp.files is not None:
         return runner.files(inp.files, inp.label, inp.decode)
     if inp.npz is not None:
-        mine = _share_count(inp.npz.count, runner.batch_size, runner.world)
-        return runner.indexed(_share(inp.npz, runner.batch_size, runner.world), inp.label, images=mine)
-    return runner.batches(inp.batches, inp.label, images=inp.tensor_images)
+        return runner.indexed(_share(inp.npz, runner.batch_size, runner.world), inp.label)
+    return runner.batches(inp.batches, inp.label)

@@ -88,13 +88,14 @@ def measure_stages(
     """Each stage of the FID of folders ``a`` and ``b`` timed alone, then the whole FID end to end."""
     load = os.getloadavg()
     run, dev, world = _setup(settings, {})
-    files = [open_input(x, label, mode, dims).files for x, label in ((a, "input 1"), (b, "input 2"))]
+    inputs = [open_input(x, label, mode, dims) for x, label in ((a, "input 1"), (b, "input 2"))]
+    files = [x.files for x in inputs]
     everything = [f for part in files for f in part]
     pixels, decode_s = _timed(lambda: [image_to_tensor(load_image(f, "RGB")) for f in everything])
     resized, resize_s = _timed(lambda: [PIPELINES[mode](p[None])[0] for p in pixels])
     pixels.clear()  # (the decoded images are no longer needed)
     batch = run.batch(BATCH_SIZE)
-    runner = _runner(network, fid_outputs(dims), mode, dev, world, run)  # one network, as fid A B has
+    runner = _runner(network, fid_outputs(dims), mode, dev, world, run, inputs)  # one network, as fid A B has
     net = runner.net
     batches = [torch.stack(resized[i : i + batch]) for i in range(0, len(resized), batch)]
     _, setup_s = _timed(net, batches[0])  # the engine chosen (auto measures), checked and warmed up
@@ -111,7 +112,6 @@ def measure_stages(
         return both
 
     _, stats_s = _timed(moments)
-    inputs = [open_input(x, label, mode, dims) for x, label in ((a, "input 1"), (b, "input 2"))]
     (sa, sb), end_s = _timed(lambda: [_run(x, runner, run.skip_bad).moments.statistics(mode, x.label) for x in inputs])
     fid, distance_s = _timed(frechet_distance, sa, sb, CONVENTIONS[mode].fid)
     n = len(everything)

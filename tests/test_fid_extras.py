@@ -30,12 +30,14 @@ def batches(tmp_path_factory):
 
 
 def features(path, network, mode="pytorch-fid"):
-    runner = Runner(fid_net(network.model, 64), mode, torch.device("cpu"), keep_features=True)
+    """The features the command computes, on the same engine (torch: ``fid_json`` names it too; auto
+    could take another here, where it does not know the run's length, than for the command's short run)."""
+    runner = Runner(fid_net(network.model, 64, engine="torch"), mode, torch.device("cpu"), keep_features=True)
     return extract(open_input(path, "x", mode, 64), runner).kept.numpy()
 
 
 def fid_json(capsys, *argv) -> dict:
-    code = main(["fid", *map(str, argv), "--format", "json", "--workers", "0", "--dims", "64"])
+    code = main(["fid", *map(str, argv), "--format", "json", "--workers", "0", "--dims", "64", "--engine", "torch"])
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)

@@ -292,10 +292,11 @@ def _exit_now() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     if "multiprocessing" in sys.modules:
-        with contextlib.suppress(Exception):
-            children = sys.modules["multiprocessing"].active_children()
-            for child in children:  # each on its own: one that is ending already stops no other
-                with contextlib.suppress(Exception):
+        # A snapshot of the children (one C call: not torn by the main thread, which may be joining
+        # one of them meanwhile, as active_children() can be), each killed on its own if still running
+        for child in list(sys.modules["multiprocessing"].process._children):
+            with contextlib.suppress(Exception):
+                if child.exitcode is None:
                     child.kill()
     os._exit(130)
 

@@ -28,9 +28,11 @@ pytestmark = pytest.mark.subprocess
 TESTS = Path(__file__).parent
 
 
-def _loop(folder: str, work: str, rounds: str) -> dict:
+def _loop(folder: str, pair: str, work: str, rounds: str) -> dict:
     """``rounds`` times in this one process: predict on OpenVINO with two decoding workers, then
-    features and fid (each starting workers again). Returns the exit codes and how workers started."""
+    features and fid (each starting workers again: fid of the two photos of ``pair`` in batches of one,
+    two workers for each input, on eager fp32, whose 299 x 299 network is the round's slowest step).
+    Returns the exit codes and how workers started."""
     import contextlib
     import io
 
@@ -47,8 +49,8 @@ def _loop(folder: str, work: str, rounds: str) -> dict:
                     main(["predict", folder, "--checkpoint", str(ckpt), "--engine", engine, "--workers", "2"]),
                     main(["features", folder, "--checkpoint", str(ckpt), "--engine", "torch", "--workers", "2",
                           "-o", str(Path(work) / f"f{i}.npz")]),  # fmt: skip
-                    main(["fid", folder, folder, "--weights", str(weights), "--dims", "64", "--workers", "2",
-                          "--device", "cpu"]),  # fmt: skip
+                    main(["fid", pair, pair, "--weights", str(weights), "--dims", "64", "--workers", "2",
+                          "--batch-size", "1", "--engine", "torch", "--device", "cpu"]),  # fmt: skip
                 ]
             )
         contexts.append(loader.worker_context())
@@ -101,6 +103,7 @@ def test_openvino_leaves_the_thread_its_own_signal_stack(tmp_path):
 @pytest.mark.slow
 def test_predict_on_openvino_then_features_and_fid_twenty_times_in_one_process(tmp_path):
     folder = photo_folder(tmp_path / "photos", 4, [(40, 32), (48, 48)], fmt="jpeg")
+    pair = photo_folder(tmp_path / "pair", 2, [(40, 32), (48, 48)], fmt="jpeg")
     save_small(tmp_path / "small.safetensors")
     fid_weights_file(tmp_path)
     code = (
@@ -108,7 +111,7 @@ def test_predict_on_openvino_then_features_and_fid_twenty_times_in_one_process(t
         f"print(json.dumps(t._loop(*sys.argv[1:])))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(folder), str(tmp_path), "20"],
+        [sys.executable, "-c", code, str(folder), str(pair), str(tmp_path), "20"],
         capture_output=True,
         text=True,
         timeout=900,

@@ -145,7 +145,7 @@ def shown(folder: Path) -> str:
 @pytest.mark.slow
 def test_fid_and_fid_stats_show_images_done_and_images_per_second_on_a_terminal(eight, fid_weights, tmp_path):
     a, b = eight
-    common = ["--weights", fid_weights, "--dims", "64", "--batch-size", "1", "--workers", "0"]
+    common = ["--weights", fid_weights, "--dims", "64", "--batch-size", "1", "--workers", "0", "--engine", "torch"]
     stats = Command(["fid", "stats", a, "-o", tmp_path / "a.npz", *common], tty=True, **EVERY_UPDATE)
     assert stats.finish() == 0, stats.text
     assert re.search(rf"{shown(a)}: +\d+%\|.*?{RATE}", stats.text), stats.text

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..choices import FID_MODES
@@ -121,11 +121,11 @@ def _peer(name: str, a: str, b: str, weights: str, dims: int, env: dict) -> Tool
     return _run(name, SAME_AS[name], argv, env, _printed_fid)
 
 
-def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: dict, tmp: Path, batch: int) -> None:
+def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: dict, tmp: Path, batch: int) -> str:
     """A first, untimed ``fid stats`` run on the first ``MEASURE_BATCHES`` batches of ``a``'s images:
     caches the ONNX export and ``auto``'s choice, which is measured on a run of at least that many
     batches, on its first batch, and kept per batch size (a smaller warm-up would leave the timed run
-    to measure)."""
+    to measure). Returns "" or, where it failed, why (the timed run then pays for the measurement)."""
     from ..images import find_images
     from ..metrics.engine import MEASURE_BATCHES
 
@@ -136,7 +136,11 @@ def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: 
         (few / f"{i:06d}{f.suffix}").symlink_to(f.resolve())
     argv = [sys.executable, "-m", "inceptionkit", "fid", "stats", str(few), "-o", str(tmp / f"warm-{mode}.npz"),
             "--mode", mode, "--dims", str(dims), "--weights", weights, *flags]  # fmt: skip
-    subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if done.returncode == 0:
+        return ""
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"warm-up failed (exit {done.returncode}: {last[:200]}), so this run measured the engines"
 
 
 def run_tools(
@@ -157,8 +161,9 @@ def run_tools(
         env = {**os.environ, "TORCH_HOME": str(Path(tmp, "torch"))}
         for mode in modes:
             say(f"inceptionkit --mode {mode}")
-            _warm_up(a, mode, weights, dims, flags, env, Path(tmp), batch_size)
-            runs.append(_ours(a, b, mode, weights, dims, flags, env))
+            failed = _warm_up(a, mode, weights, dims, flags, env, Path(tmp), batch_size)
+            ours = _ours(a, b, mode, weights, dims, flags, env)
+            runs.append(replace(ours, note="; ".join(n for n in (ours.note, failed) if n)) if failed else ours)
         for name in peers:
             if name == "clean-fid" and dims != 2048:
                 runs.append(ToolRun(name, SAME_AS[name], "", None, None, "computes 2048 dims only"))

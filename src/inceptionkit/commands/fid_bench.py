@@ -82,5 +82,5 @@ def _tools(args: argparse.Namespace, rest: list[str], network) -> int:
         if not r.ours and mine is not None and mine.seconds:
             diff = abs(mine.fid - r.fid) / max(abs(r.fid), 1e-12)
             line += f" {mine.fid:>16.7g} {diff:>9.1e} {r.seconds / mine.seconds:>10.2f}x"
-        print(line)
+        print(f"{line}  ({r.note})" if r.note else line)
     return 0

@@ -269,3 +269,48 @@ def test_a_ctrl_c_while_the_workers_start_prints_nothing_and_the_loop_goes_on(st
         "context": None if start == "fork" else "forkserver",
         "got": [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]],
     }
+
+
+ABANDON_WORKERS = """
+import json, os, sys, time
+import torch
+from inceptionkit.loader import load_batches
+
+def slow(i):
+    time.sleep(0.2)
+    return torch.as_tensor(i)
+
+if __name__ == "__main__":
+    batches = load_batches(list(range(40)), slow, batch_size=2, workers=2)
+    next(batches)
+    import multiprocessing
+    print(json.dumps([p.pid for p in multiprocessing.active_children()]), flush=True)
+    os._exit(0)  # no clean-up at all: the workers must not outlive this process
+"""
+
+
+def test_decoding_workers_end_with_the_process_that_started_them(tmp_path):
+    """A process that ends without any clean-up (``os._exit``, as the command line does after a
+    Ctrl-C) leaves no forked decoding worker behind: each is killed when its parent ends (Linux).
+    (Fork-server workers are the fork server's children; it ends when this process does.)"""
+    script = tmp_path / "abandon.py"  # a file: the fork server's workers import its transform from it
+    script.write_text(ABANDON_WORKERS)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=_env(), timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    pids = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(pids) == 2
+    end = time.monotonic() + 3.0
+    alive = pids
+    while alive and time.monotonic() < end:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
+        time.sleep(0.05)
+    assert alive == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in alive]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,7 @@ from .errors import ImageError
 
 T = TypeVar("T")
 SCREENFUL = 20  # more items than this get a progress bar when stderr is a terminal (progress=None)
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for this process when its parent ends
 NATIVE_RUNTIMES = ("onnxruntime", "openvino")  # modules whose thread pools make fork unsafe
 # what the forkserver imports once, so that each worker it forks starts with it (none loads a native
 # runtime): the modules of the workers' transforms, and torchvision, which predict's, features' and
@@ -111,12 +113,22 @@ def _sigint_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _quiet_worker(worker_id: int) -> None:
+def _quiet_worker(worker_id: int, parent: int | None = None) -> None:
     """A worker's first step (``worker_init_fn``): SIGINT ignored, then unblocked (one that came while
-    it started is dropped)."""
+    it started is dropped); on Linux, killed when the process that forked it ends, however it ends
+    (``os._exit`` after a Ctrl-C included), rather than when PyTorch's watchdog next looks (5 s).
+    ``parent``: that process, where known (fork), so that a worker whose parent ended before this
+    step ends too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if parent is not None and os.getppid() != parent:
+            os._exit(0)
 
 
 class WorkerLoader(DataLoader):
@@ -125,7 +137,9 @@ class WorkerLoader(DataLoader):
 
     def __init__(self, dataset: Dataset, **kwargs) -> None:
         if kwargs.get("num_workers", 0):
-            kwargs.update(multiprocessing_context=worker_context(), worker_init_fn=_quiet_worker)
+            context = worker_context()  # None: fork, from this process
+            init = functools.partial(_quiet_worker, parent=os.getpid() if context is None else None)
+            kwargs.update(multiprocessing_context=context, worker_init_fn=init)
         super().__init__(dataset, **kwargs)
 
     def __iter__(self) -> _BaseDataLoaderIter:

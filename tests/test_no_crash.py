@@ -31,8 +31,8 @@ TESTS = Path(__file__).parent
 def _loop(folder: str, pair: str, work: str, rounds: str) -> dict:
     """``rounds`` times in this one process: predict on OpenVINO with two decoding workers, then
     features and fid (each starting workers again: fid of the two photos of ``pair`` in batches of one,
-    two workers for each input, on eager fp32, whose 299 x 299 network is the round's slowest step).
-    Returns the exit codes and how workers started."""
+    two workers, against their statistics saved once before the rounds, on eager fp32, whose 299 x 299
+    network is the round's slowest step). Returns the exit codes and how workers started."""
     import contextlib
     import io
 
@@ -40,6 +40,10 @@ def _loop(folder: str, pair: str, work: str, rounds: str) -> dict:
     from inceptionkit.cli import main
 
     ckpt, weights = Path(work) / "small.safetensors", Path(work) / "pt_inception-2015-12-05-6726825d.pth"
+    fid = ["--weights", str(weights), "--dims", "64", "--workers", "2", "--batch-size", "1", "--engine", "torch", "--device", "cpu"]
+    stats = str(Path(work) / "pair.npz")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fid", "stats", pair, "-o", stats, *fid]) == 0
     codes, contexts = [], []
     for i in range(int(rounds)):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -49,8 +53,7 @@ def _loop(folder: str, pair: str, work: str, rounds: str) -> dict:
                     main(["predict", folder, "--checkpoint", str(ckpt), "--engine", engine, "--workers", "2"]),
                     main(["features", folder, "--checkpoint", str(ckpt), "--engine", "torch", "--workers", "2",
                           "-o", str(Path(work) / f"f{i}.npz")]),  # fmt: skip
-                    main(["fid", pair, pair, "--weights", str(weights), "--dims", "64", "--workers", "2",
-                          "--batch-size", "1", "--engine", "torch", "--device", "cpu"]),  # fmt: skip
+                    main(["fid", pair, stats, *fid]),
                 ]
             )
         contexts.append(loader.worker_context())

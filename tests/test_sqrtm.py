@@ -45,6 +45,27 @@ def test_diagonal_is_scipys(n, dims):
     assert ours.sum() == pytest.approx(np.trace(root).real, rel=1e-12)
 
 
+@pytest.mark.parametrize("dead", [1, 2])
+def test_channels_no_image_activates_are_scipys_and_two_skip_the_schur_step(dead, monkeypatch):
+    """A channel zero in every image is an all-zero row and column of its covariance, an eigenvalue
+    exactly 0 of the product: one is the blocked method's; with two, scipy decides (their Sylvester
+    block is singular), without the blocked Schur step first (guided-diffusion's sFID on a few images:
+    hundreds of spatial ReLUs that are zero in every image)."""
+    x, y = np.random.default_rng(4).normal(0.5, 0.2, (2, 40, 200))
+    x[:, 7 : 7 + dead] = 0
+    product = np.cov(x, rowvar=False) @ np.cov(y, rowvar=False)
+    schurs = []
+    real_schur = linalg.schur
+    monkeypatch.setattr(linalg, "schur", lambda *a, **k: schurs.append(1) or real_schur(*a, **k))
+    ours, expected = sqrtm_diagonal(product), np.diagonal(scipy_sqrtm(product))
+    if dead == 1:
+        np.testing.assert_allclose(ours, expected.real, rtol=1e-9, atol=1e-12)
+        assert schurs == [1]
+    else:
+        np.testing.assert_array_equal(ours, expected)  # scipy's own
+        assert schurs == []
+
+
 def test_complex_roots_are_scipys():
     """Negative eigenvalues: the root is imaginary there, as scipy gives it (pytorch-fid then refuses)."""
     m = np.diag([-1.0, 4.0, -9.0]) + np.triu(np.arange(1.0, 10.0).reshape(3, 3), 1)

@@ -16,7 +16,8 @@ agrees with scipy's to about 1e-15 relative.
 
 Where this method cannot vouch for scipy's result, scipy's own ``sqrtm`` is run instead and decides:
 a Sylvester block that is singular or near it (two eigenvalues whose roots sum to nearly zero: where
-scipy's recurrence divides by zero and returns a matrix that is not finite), a block that needed
+scipy's recurrence divides by zero and returns a matrix that is not finite; two all-zero rows or
+columns, a channel no image activates, make one, and are seen before any work), a block that needed
 scaling against overflow, or an imaginary part of the diagonal above 5e-4, half pytorch-fid's limit.
 (On 250 images' 2048-dim statistics, singular, the imaginary parts reach 1e-5 and agree with scipy's
 to 2e-17: the margin is there against rounding, by thirteen orders of magnitude.)
@@ -46,6 +47,8 @@ def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
 
     if not np.isfinite(m).all():  # an overflowed product: scipy's answer (not finite), as pytorch-fid gets it
         return _scipy_diagonal(m)
+    if _exact_zeros(m) >= 2:  # two exact zero eigenvalues: a singular Sylvester block, known before the Schur step
+        return _scipy_diagonal(m)
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
             t, z = linalg.rsf2csf(*linalg.schur(m))
@@ -57,6 +60,15 @@ def sqrtm_diagonal(m: np.ndarray) -> np.ndarray:
     if not np.isfinite(diagonal).all() or np.max(np.abs(diagonal.imag)) > VOUCH_IMAG:
         return _scipy_diagonal(m)
     return diagonal.real
+
+
+def _exact_zeros(m: np.ndarray) -> int:
+    """How many indices have an all-zero row or column in ``m`` (a channel no image activates: a random
+    network's dead one, a spatial tap's ReLU that is zero at one place in every image). Each is an
+    eigenvalue exactly 0 that LAPACK's balancing isolates, so two of them make the Sylvester block
+    between them singular (``R_ii + R_jj = 0``): the blocked method would run its Schur step (a third
+    of scipy's time) only to give way to scipy."""
+    return int(np.count_nonzero(~m.any(axis=1) | ~m.any(axis=0)))
 
 
 def _scipy_diagonal(m: np.ndarray) -> np.ndarray:

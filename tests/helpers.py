@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -210,14 +211,40 @@ def randomize_fid_network(model: nn.Module, seed: int = 0, *, uint8: bool = Fals
     return model.eval()
 
 
+def lazy_module(name: str):
+    """Module ``name``, imported when an attribute of it is first read (a test module's heavy
+    reference library, such as keras, is then imported by the worker that runs its tests only)."""
+    import importlib
+
+    class Lazy:
+        def __getattr__(self, attr: str):
+            return getattr(importlib.import_module(name), attr)
+
+    return Lazy()
+
+
 def fid_weights_file(folder: Path, seed: int = 0) -> Path:
     """A random-weight FID network saved as pytorch-fid publishes its weights (a torchvision-named
-    state dict), built with pytorch-fid's own classes."""
+    state dict), built with pytorch-fid's own classes: built once per process and seed (3 s), then
+    copied (a copy, not a link: a test may damage its own file)."""
     path = folder / "pt_inception-2015-12-05-6726825d.pth"
     if not path.exists():
-        torch.manual_seed(seed)
-        torch.save(randomize_fid_network(pytorch_fid_network(), seed).state_dict(), path)
+        if seed not in _FID_WEIGHTS:
+            import atexit
+            import tempfile
+
+            made = Path(tempfile.mkdtemp(prefix="fid-weights-")) / path.name
+            atexit.register(shutil.rmtree, made.parent, ignore_errors=True)
+            torch.manual_seed(seed)
+            torch.save(randomize_fid_network(pytorch_fid_network(), seed).state_dict(), made)
+            _FID_WEIGHTS[seed] = made, torch.get_rng_state()
+        made, rng = _FID_WEIGHTS[seed]
+        shutil.copyfile(made, path)
+        torch.set_rng_state(rng)  # torch's random state as building the network leaves it, as before
     return path
+
+
+_FID_WEIGHTS: dict[int, tuple[Path, torch.Tensor]] = {}  # fid_weights_file's: seed -> (file, random state after)
 
 
 def blob_pictures(n: int, seed: int, size: tuple[int, int] = (40, 48)) -> np.ndarray:

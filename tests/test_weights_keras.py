@@ -18,9 +18,7 @@ import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 import h5py
-import keras
-from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
-from keras.src.utils.naming import to_snake_case  # noqa: E402
+from helpers import lazy_module
 
 from inceptionkit import create_model, get_spec  # noqa: E402
 from inceptionkit.preprocess import KERAS  # noqa: E402
@@ -28,24 +26,28 @@ from inceptionkit.weights import WeightsError, get_weight_set  # noqa: E402
 from inceptionkit.weights.keras import keras_weight_layers  # noqa: E402
 from inceptionkit.weights.mapping import template  # noqa: E402
 
+keras = lazy_module("keras")  # imported by the first test that runs here, not by each worker's collection (2 s)
+legacy_h5_format = lazy_module("keras.src.legacy.saving.legacy_h5_format")
+naming = lazy_module("keras.src.utils.naming")
+
 # one worker builds the three keras models (a module fixture: built again on every worker that runs a test)
 pytestmark = pytest.mark.xdist_group("keras_models")
 
 TOL = 1e-4  # issue 4: max |delta| / max |ref| in float32
 
-# keras.applications builder, the layer whose output we compare (our stage name), batch size.
+# keras.applications builder (its name), the layer whose output we compare (our stage name), batch size.
 # Inception-ResNet-v2 is big: one image.
 MODELS = {
-    "inception_v3": (keras.applications.InceptionV3, lambda m: m.get_layer("mixed5").output, "mixed5", 2),
+    "inception_v3": ("InceptionV3", lambda m: m.get_layer("mixed5").output, "mixed5", 2),
     "inception_resnet_v2": (
-        keras.applications.InceptionResNetV2,
+        "InceptionResNetV2",
         lambda m: m.get_layer("mixed_6a").output,
         "mixed_6a",
         1,
     ),
     # Xception's sums are unnamed ``add`` layers: block 4's is the input of block 5's first ReLU
     "xception": (
-        keras.applications.Xception,
+        "Xception",
         lambda m: m.get_layer("block5_sepconv1_act").input,
         "block4",
         2,
@@ -75,7 +77,7 @@ def save_legacy(model, path) -> None:
     names numbered from 1 (``conv2d_1``) and weight names ending in ``:0``, as keras 2 named them."""
     counts: dict[str, int] = {}
     for layer in model.layers:
-        base = to_snake_case(type(layer).__name__)
+        base = naming.to_snake_case(type(layer).__name__)
         if re.fullmatch(rf"{base}(_\d+)?", layer.name):
             counts[base] = counts.get(base, 0) + 1
             layer.name = f"{base}_{counts[base]}"
@@ -89,9 +91,9 @@ def save_legacy(model, path) -> None:
 def keras_ref(request, tmp_path_factory):
     """A random keras.applications model saved in all layouts, and its outputs on random inputs."""
     arch = request.param
-    build, mid, mid_name, batch = MODELS[arch]
+    name, mid, mid_name, batch = MODELS[arch]
     keras.utils.set_random_seed(0)
-    model = build(weights=None, classifier_activation=None)
+    model = getattr(keras.applications, name)(weights=None, classifier_activation=None)
     randomize(model, np.random.default_rng(0))
     d = tmp_path_factory.mktemp(arch)
     files = {

@@ -276,13 +276,16 @@ import json, os, sys, time
 import torch
 from inceptionkit.loader import load_batches
 
-def slow(i):
-    time.sleep(0.2)
+def quick(i):
     return torch.as_tensor(i)
 
 if __name__ == "__main__":
-    batches = load_batches(list(range(40)), slow, batch_size=2, workers=2)
+    # two batches, one per worker: both done when the first arrives, so the workers sit waiting for more
+    # (a busy worker ends anyway, on the broken pipe of its next result; an idle one only when PyTorch's
+    # watchdog next looks, 5 s on)
+    batches = load_batches(list(range(4)), quick, batch_size=2, workers=2)
     next(batches)
+    time.sleep(0.5)
     import multiprocessing
     print(json.dumps([p.pid for p in multiprocessing.active_children()]), flush=True)
     os._exit(0)  # no clean-up at all: the workers must not outlive this process
@@ -295,13 +298,13 @@ def test_decoding_workers_end_with_the_process_that_started_them(tmp_path):
     (Fork-server workers are the fork server's children; it ends when this process does.)"""
     script = tmp_path / "abandon.py"  # a file: the fork server's workers import its transform from it
     script.write_text(ABANDON_WORKERS)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=_env(), timeout=240
-    )
-    assert done.returncode == 0, done.stderr
-    pids = json.loads(done.stdout.strip().splitlines()[-1])
+    out = tmp_path / "out.txt"  # a file, not a pipe: a pipe the workers inherit would keep run() waiting for them
+    with open(out, "w") as f:
+        code = subprocess.run([sys.executable, str(script)], stdout=f, stderr=f, env=_env(), timeout=240).returncode
+    assert code == 0, out.read_text()
+    pids = json.loads(out.read_text().strip().splitlines()[-1])
     assert len(pids) == 2
-    end = time.monotonic() + 3.0
+    end = time.monotonic() + 2.0  # PyTorch's watchdog would take 5 s
     alive = pids
     while alive and time.monotonic() < end:
         alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]

@@ -218,6 +218,8 @@ def lazy_module(name: str):
 
     class Lazy:
         def __getattr__(self, attr: str):
+            if attr.startswith("__"):  # pytest's collection asks every module global for __test__
+                raise AttributeError(attr)
             return getattr(importlib.import_module(name), attr)
 
     return Lazy()

@@ -11,6 +11,7 @@ tests/test_fid_network.py; the spatial tap: tests/test_guided_diffusion.py.)
 from __future__ import annotations
 
 import dataclasses
+import re
 import zipfile
 from pathlib import Path
 
@@ -226,6 +227,30 @@ def test_fid_bench_prints_pytorch_fids_fid_beside_ours(folders, fid_weights):
     assert (ours.tool, theirs.tool, theirs.mode) == ("inceptionkit", "pytorch-fid", "pytorch-fid")
     assert ours.seconds and theirs.seconds, (ours.note, theirs.note)
     assert abs(ours.fid - theirs.fid) <= 1e-4 * theirs.fid and theirs.fid > 1
+
+
+def test_a_failed_warm_up_is_said_beside_our_figures(tmp_path, fid_weights):
+    """fid bench's untimed warm-up (``fid stats`` on A's first four batches) can fail where the timed
+    run does not: here those four files hold one readable photo, while the whole run, skipping the
+    bad ones, has three in A. Our FID stands, and its note says the warm-up failed and why."""
+    from inceptionkit.bench.fid_peers import run_tools
+
+    a = photo_folder(tmp_path / "a", 6, [(64, 64)], seed=3)
+    for name in ("img0001.png", "img0002.png", "img0003.png"):
+        (a / name).write_bytes(b"not a picture")
+    b = photo_folder(tmp_path / "b", 4, [(64, 64)], seed=4)
+    flags = ["--skip-bad", "--engine", "torch", "--workers", "0"]
+    (ours,) = run_tools(str(a), str(b), str(fid_weights), dims=64, modes=["pytorch-fid"], peers=(), batch_size=1, flags=flags)
+    good = tmp_path / "good"  # A's three photos alone
+    good.mkdir()
+    for name in ("img0000.png", "img0004.png", "img0005.png"):
+        (good / name).write_bytes((a / name).read_bytes())
+    want = calculate_metrics(good, b, dims=64, weights=fid_weights, engine="torch")
+    assert ours.fid == pytest.approx(want.metrics["frechet_inception_distance"], rel=1e-6), ours.note
+    assert re.fullmatch(
+        r"warm-up failed \(exit 2: inceptionkit fid: error: \S+/warm-pytorch-fid: 1 usable image\(s\); the metrics "
+        r"need at least 2\), so the timed run set up what it would have cached", ours.note
+    ), ours.note
 
 
 @pytest.mark.parametrize(("cores", "cpu", "gpu"), [(2, 0, 2), (8, 1, 8), (16, 2, 8), (64, 8, 8)])

@@ -125,7 +125,8 @@ def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: 
     """A first, untimed ``fid stats`` run on the first ``MEASURE_BATCHES`` batches of ``a``'s images:
     caches the ONNX export and ``auto``'s choice, which is measured on a run of at least that many
     batches, on its first batch, and kept per batch size (a smaller warm-up would leave the timed run
-    to measure). Returns "" or, where it failed, why (the timed run then pays for the measurement)."""
+    to measure). Returns "" or, where it failed, why (the timed run then pays for the export and the
+    measurement)."""
     from ..images import find_images
     from ..metrics.engine import MEASURE_BATCHES
 
@@ -140,7 +141,7 @@ def _warm_up(a: str, mode: str, weights: str, dims: int, flags: list[str], env: 
     if done.returncode == 0:
         return ""
     last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-    return f"warm-up failed (exit {done.returncode}: {last[:200]}), so this run measured the engines"
+    return f"warm-up failed (exit {done.returncode}: {last[:200]}), so the timed run set up what it would have cached"
 
 
 def run_tools(

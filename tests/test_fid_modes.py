@@ -135,7 +135,7 @@ def test_clean_legacy_pytorch_features_and_fid_are_clean_fids(data, network, pyt
     files_a, files_b = (sorted(str(p) for p in f.iterdir()) for f in (a, b))
     theirs = _clean_features(files_b, None)
     runner = Runner(
-        fid_net(network.model, 2048), "clean-legacy-pytorch", torch.device("cpu"), keep_features=True
+        fid_net(network.model, 2048, engine="torch"), "clean-legacy-pytorch", torch.device("cpu"), keep_features=True
     )
     ours = runner.files(files_b).kept
     assert relative_difference(ours, torch.from_numpy(theirs)) <= 1e-4

@@ -169,4 +169,3 @@ def test_tensors_of_the_wrong_shape_dtype_or_range(x, message):
     with pytest.raises(InputError) as e:
         check_images(x, "input 2")
     assert str(e.value) == f"input 2: {message}"
-

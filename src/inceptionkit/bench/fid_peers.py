@@ -164,7 +164,7 @@ def run_tools(
             say(f"inceptionkit --mode {mode}")
             failed = _warm_up(a, mode, weights, dims, flags, env, Path(tmp), batch_size)
             ours = _ours(a, b, mode, weights, dims, flags, env)
-            runs.append(replace(ours, note="; ".join(n for n in (ours.note, failed) if n)) if failed else ours)
+            runs.append(replace(ours, note="; ".join(filter(None, (ours.note, failed)))))
         for name in peers:
             if name == "clean-fid" and dims != 2048:
                 runs.append(ToolRun(name, SAME_AS[name], "", None, None, "computes 2048 dims only"))

@@ -213,10 +213,10 @@ def images_to_run(inputs: Iterable[Input], world: World) -> int | None:
     process's own (each process is taken to pass one of the same length); None for an iterator."""
     total = 0
     for inp in inputs:
-        if inp.files is not None or inp.npz is not None:
-            total += inp.count
-        elif inp.tensor_images is not None:
+        if inp.tensor_images is not None:
             total += inp.tensor_images * world.size
+        elif inp.count is not None:
+            total += inp.count
         else:
             return None
     return total

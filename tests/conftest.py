@@ -17,16 +17,17 @@ def pytest_configure(config: pytest.Config) -> None:
     on two cores spin against each other (OpenMP waits by spinning): the digits training took 590 s
     so, against 25 s alone.
 
-    The processes tests start get the same share through OMP_NUM_THREADS, set in the process that runs
-    the tests: the xdist controller sets nothing (its workers inherit its environment, and a value it
-    set for itself, all the cores, was what every test's child process then ran with: 14 s of CPU
-    for the twenty-round crash test against 10 s on one thread). A value the user gave is kept."""
-    if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # the xdist controller: runs no test
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    The processes tests start, and numpy's OpenBLAS in the workers, get the same share through
+    OMP_NUM_THREADS and OPENBLAS_NUM_THREADS, set in the xdist controller before it starts its workers
+    (they inherit its environment; OpenBLAS reads it once, when numpy is first imported). Without them
+    each worker's OpenBLAS ran two threads, and the controller's own count (all the cores, when it
+    counted itself as the only worker) reached every child process: 14 s of CPU for the twenty-round
+    crash test against 10 s on one thread. Values the user gave are kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", 0) or 1)
     threads = max(1, (os.cpu_count() or 1) // workers)
     torch.set_num_threads(threads)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
     # Nothing a test does lands in the user's cache (downloads, ONNX exports, engine choices): each
     # session (each xdist worker) gets an empty one, which child processes inherit.
     os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")

@@ -23,7 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
     each worker's OpenBLAS ran two threads, and the controller's own count (all the cores, when it
     counted itself as the only worker) reached every child process: 14 s of CPU for the twenty-round
     crash test against 10 s on one thread. Values the user gave are kept."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", 0) or 1)
+    workers = int(
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT") or getattr(config.option, "numprocesses", 0) or 1
+    )
     threads = max(1, (os.cpu_count() or 1) // workers)
     torch.set_num_threads(threads)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

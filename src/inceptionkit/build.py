@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from .layers import (
+    AvgPool2d,
     BatchNorm2dNoScale,
     Concat,
     ConvUnit,
+    MaxPool2d,
     ScaledResidual,
     SeparableConv2d,
     TFSameAvgPool,
@@ -89,11 +91,11 @@ def _(op: Pool, c_in: int, style: Style) -> tuple[nn.Module, int]:
     include_pad = style.avg_include_pad if op.include_pad is None else op.include_pad
     if op.kind == "max":
         if dynamic:
-            return nn.Sequential(TFSamePad(k, s, float("-inf")), nn.MaxPool2d(k, s)), c_in
-        return nn.MaxPool2d(k, s, padding, ceil_mode=op.ceil), c_in
+            return nn.Sequential(TFSamePad(k, s, float("-inf")), MaxPool2d(k, s)), c_in
+        return MaxPool2d(k, s, padding, ceil_mode=op.ceil), c_in
     if dynamic:
         return TFSameAvgPool(k, s, include_pad), c_in
-    return nn.AvgPool2d(k, s, padding, ceil_mode=op.ceil, count_include_pad=include_pad), c_in
+    return AvgPool2d(k, s, padding, ceil_mode=op.ceil, count_include_pad=include_pad), c_in
 
 
 @build_op.register

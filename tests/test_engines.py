@@ -178,3 +178,28 @@ def test_features_auto_stays_within_its_tolerance(tmp_path, pictures):
     ).features
     err = float((got - want).abs().max() / want.abs().max())
     assert err <= FEATURE_TOLERANCE
+
+
+def test_the_weights_digest_follows_every_change_of_the_tensors():
+    """Computed once per model and state of its tensors (each ``fid --engine auto`` looks its engine up
+    by it): an in-place change, a load and a replaced tensor each give another digest; the same
+    weights in another model object give the same one."""
+    from inceptionkit.engines import weights_digest
+
+    torch.manual_seed(0)
+    model = ik.create_model("inception_small", num_classes=10)
+    first = weights_digest(model, "fid")
+    assert weights_digest(model, "fid") == first and weights_digest(model, "other") != first
+    twin = ik.create_model("inception_small", num_classes=10)
+    twin.load_state_dict(model.state_dict())
+    assert weights_digest(twin, "fid") == first
+    with torch.no_grad():
+        next(model.parameters())[0, 0, 0, 0] += 1  # in place
+    changed = weights_digest(model, "fid")
+    assert changed != first
+    model.load_state_dict(twin.state_dict())  # loaded back: the first weights again
+    assert weights_digest(model, "fid") == first
+    model.fc.bias = torch.nn.Parameter(model.fc.bias + 0)  # the same values, a new tensor
+    assert weights_digest(model, "fid") == first
+    model.fc.bias = torch.nn.Parameter(model.fc.bias + 1)
+    assert weights_digest(model, "fid") not in (first, changed)

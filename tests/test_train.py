@@ -333,3 +333,21 @@ def test_fine_tuning_grey_weights_on_grey_images_needs_no_choice(tmp_path):
     cfg = TrainConfig(data=str(tmp_path / "scans"), weights=str(path), epochs=1, batch_size=4, val_split=0.25)
     result = train(replace(cfg, device="cpu", progress=False, run_dir=str(tmp_path / "run")), verbose=False)
     assert result.model.in_chans == 1
+
+
+def test_curves_are_drawn_after_the_first_epoch_then_at_most_every_30_s_and_after_the_last(
+    tmp_path, monkeypatch
+):
+    """metrics.csv is written at every epoch's end; curves.png (0.2 s to draw) after epoch 1, then once
+    CURVES_EVERY seconds have passed, and after the last epoch."""
+    from inceptionkit.train import loop, report
+
+    drawn = []
+    monkeypatch.setattr(report, "save_curves", lambda history, path, title="": drawn.append(len(history)))
+    clock = iter([0.0, 10.0, 31.0, 40.0, 50.0])  # time.monotonic at each epoch's end
+    monkeypatch.setattr(loop, "clock", lambda: next(clock))
+    run = tmp_path / "run"
+    train(TrainConfig(**{**TINY, "epochs": 5}, run_dir=str(run)), verbose=False)
+    assert report.CURVES_EVERY == 30.0
+    assert drawn == [1, 3, 5]  # epoch 2: 10 s after the drawing; 3: 31 s; 4: 9 s after that; 5: the last
+    assert [int(r["epoch"]) for r in csv.DictReader((run / "metrics.csv").open())] == [1, 2, 3, 4, 5]

@@ -28,6 +28,7 @@ from .config import RUNTIME_FIELDS, TrainConfig, resolve, validate
 from .dist import wrap_for_processes
 from .optim import make_optimizer, make_scheduler
 from .report import (
+    CURVES_EVERY,
     EpochSums,
     epoch_line,
     metrics_rows,
@@ -47,6 +48,8 @@ from .setup import (
     train_mode,
 )
 from .step import Stepper, aux_weights
+
+clock = time.monotonic  # when curves.png is drawn (a test sets the time)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Trainer(Saving):
         self._batches()
         self._optimisation(net)
         self.pos, self.sums, self.best, self.history = Position(), EpochSums(), Best(), []
+        self.curves_at = 0.0  # when curves.png was last drawn (time.monotonic)
         self.checkpoint = checkpoint
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -290,7 +294,11 @@ class Trainer(Saving):
             self.best = Best(val.top1, val.loss, self.pos.epoch)
         self._checkpoint(best_changed=best)
         if self.d.is_main:
-            write_metrics(self.history, self.run_dir, title=f"{self.cfg.model} on {self.data.name}")
+            now = clock()
+            draw = self.pos.epoch in (1, self.cfg.epochs) or now - self.curves_at >= CURVES_EVERY
+            title = f"{self.cfg.model} on {self.data.name}"
+            write_metrics(self.history, self.run_dir, title=title, curves=draw)
+            self.curves_at = now if draw else self.curves_at
         if self.tb is not None:
             for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "img_per_s"):
                 self.tb.add_scalar(k.replace("_", "/", 1), row[k], self.pos.step)

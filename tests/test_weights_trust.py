@@ -39,6 +39,19 @@ def one_line(e: pytest.ExceptionInfo) -> str:
 # -- item 5: non-finite or non-float tensors -----------------------------------------------------
 
 
+def test_all_finite_sees_every_nan_and_infinity_and_passes_a_sum_that_overflows():
+    from inceptionkit.weights.formats import all_finite
+
+    big = torch.full((8,), 60000.0, dtype=torch.float16)  # finite values whose float16 sum is infinite
+    assert torch.isinf(big.sum()) and all_finite(big)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        t = torch.randn(100)
+        t[37] = bad
+        assert not all_finite(t) and not all_finite(t.half()) and not all_finite(t.double())
+    both = torch.tensor([float("inf"), float("-inf"), 1.0])  # their sum is NaN
+    assert not all_finite(both) and all_finite(torch.randn(3, 3))
+
+
 @pytest.mark.parametrize(
     "value, why",
     [

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras reads it once, at its first import
+# Python's bytecode cache, whatever the environment says (PYTHONDONTWRITEBYTECODE=1 here, in the
+# sandbox): set in the xdist controller, so its workers and every process a test starts compile
+# inceptionkit's sources, and pytest rewrites the test modules, once per run instead of once per
+# process (0.5 s of each of some 50 processes' start; the __pycache__ folders are ignored by git).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -34,7 +34,8 @@ def _pool_channels_last(x: torch.Tensor) -> bool:
     in the same order, so the result is the same bit for bit (tests/test_pooling.py). Training keeps
     PyTorch's own path (its backward), as do tracing, scripting and torch.compile."""
     return (
-        x.device.type == "cpu"
+        type(x) is torch.Tensor  # not torch.fx's Proxy, nor a subclass
+        and x.device.type == "cpu"
         and x.dim() == 4
         and x.is_contiguous()
         and not x.is_contiguous(memory_format=torch.channels_last)

@@ -46,9 +46,9 @@ def _pool_channels_last(x: torch.Tensor) -> bool:
     )
 
 
-class MaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d``, computed in channels_last on the CPU in inference (:func:`_pool_channels_last`);
-    its output is NCHW as ever."""
+class _ChannelsLastPooling:
+    """The forward pass of the pooling layers below: in channels_last where
+    :func:`_pool_channels_last` says so, its output NCHW as ever."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _pool_channels_last(x):
@@ -56,14 +56,12 @@ class MaxPool2d(nn.MaxPool2d):
         return super().forward(x)
 
 
-class AvgPool2d(nn.AvgPool2d):
-    """``nn.AvgPool2d``, computed in channels_last on the CPU in inference (:func:`_pool_channels_last`);
-    its output is NCHW as ever."""
+class MaxPool2d(_ChannelsLastPooling, nn.MaxPool2d):
+    """``nn.MaxPool2d``, computed in channels_last on the CPU in inference."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _pool_channels_last(x):
-            return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
-        return super().forward(x)
+
+class AvgPool2d(_ChannelsLastPooling, nn.AvgPool2d):
+    """``nn.AvgPool2d``, computed in channels_last on the CPU in inference."""
 
 
 class TFSamePad(nn.Module):

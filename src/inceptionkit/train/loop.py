@@ -81,7 +81,7 @@ class Trainer(Saving):
         self._batches()
         self._optimisation(net)
         self.pos, self.sums, self.best, self.history = Position(), EpochSums(), Best(), []
-        self.curves_at = 0.0  # when curves.png was last drawn (time.monotonic)
+        self.curves_at = 0.0  # when curves.png was last drawn (clock())
         self.checkpoint = checkpoint
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -298,7 +298,8 @@ class Trainer(Saving):
             draw = self.pos.epoch in (1, self.cfg.epochs) or now - self.curves_at >= CURVES_EVERY
             title = f"{self.cfg.model} on {self.data.name}"
             write_metrics(self.history, self.run_dir, title=title, curves=draw)
-            self.curves_at = now if draw else self.curves_at
+            if draw:
+                self.curves_at = now
         if self.tb is not None:
             for k in ("train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "img_per_s"):
                 self.tb.add_scalar(k.replace("_", "/", 1), row[k], self.pos.step)

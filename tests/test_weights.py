@@ -466,3 +466,45 @@ def test_the_one_factory_reads_the_model_from_an_inceptionkit_file(tmp_path):
         create_model(weights=tmp_path / "sd.pt")
     with pytest.raises(UsageError, match="holds variant 'paper', not 'keras'"):
         create_model(weights=tmp_path / "m.safetensors", variant="keras")
+
+
+def _initialised_then_loaded(monkeypatch, load):
+    """What ``load()`` gives when every network is built with PyTorch's random initialisation first."""
+    from inceptionkit.model import InceptionNet
+    from inceptionkit.weights import load as loading
+
+    with monkeypatch.context() as m:
+        m.setattr(loading, "built_for", lambda spec, found, **options: InceptionNet(spec, **options))
+        return load()
+
+
+def test_a_load_that_fills_every_tensor_skips_the_random_initialisation(fid_weights, monkeypatch):
+    """The FID network's file gives every tensor: the network is not initialised first (0.1 s of its
+    0.3 s load), its tensors are the same bit for bit, and the global random generator is untouched."""
+    from inceptionkit.metrics import load_fid_model
+
+    torch.manual_seed(0)
+    model = load_fid_model(fid_weights)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))  # no random number was drawn
+    torch.manual_seed(0)
+    old = _initialised_then_loaded(monkeypatch, lambda: load_fid_model(fid_weights))
+    assert not torch.equal(torch.rand(3), after)  # PyTorch's initialisation draws them
+    new, want = model.state_dict(), old.state_dict()
+    assert list(new) == list(want) and all(torch.equal(new[k], want[k]) for k in new)
+    assert int(new["features.conv_1a.bn.num_batches_tracked"]) == 0  # absent from the file: zero, as ever
+
+
+def test_a_load_that_keeps_a_fresh_classifier_initialises_as_ever(fid_weights, monkeypatch):
+    """A new 10-class head is PyTorch's initialisation, drawn in the same order as before."""
+    torch.manual_seed(3)
+    model = create_model("inception_v3", variant="fid", weights=fid_weights, num_classes=10)
+    torch.manual_seed(3)
+    old = _initialised_then_loaded(
+        monkeypatch, lambda: create_model("inception_v3", variant="fid", weights=fid_weights, num_classes=10)
+    )
+    assert torch.equal(model.fc.weight, old.fc.weight)
+    # nn.Linear's uniform initialisation on (-1/sqrt(2048), 1/sqrt(2048)): its standard deviation
+    assert float(model.fc.weight.detach().std()) == pytest.approx((3 * 2048) ** -0.5, rel=0.03)
+    assert torch.equal(model.features.conv_1a.conv.weight, old.features.conv_1a.conv.weight)

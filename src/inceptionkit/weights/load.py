@@ -17,7 +17,7 @@ variant (the architecture's default first) whose shapes they fit; the choice is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,22 @@ from ..registry import (
     list_variants,
     list_weights,
 )
+from ..spec import NetSpec
 from ..weight_sets import WeightSet
 from .channels import adapt_channels, file_channels
 from .formats import WeightsError, check_file, detect_format, read_safetensors, read_torch
 from .hub import download
 from .keras import keras_found, read_keras
-from .mapping import load_found, match, order_by_names, source_classes, source_leaves, template
+from .mapping import (
+    SKIP,
+    fresh_keys,
+    load_found,
+    match,
+    order_by_names,
+    source_classes,
+    source_leaves,
+    template,
+)
 from .native import MAGIC, WeightMeta, read_native_meta, verify_tensors
 from .refs import reference_keys
 
@@ -254,16 +264,24 @@ def load_pretrained(
     notes += [(logging.INFO, src.adapted)] if src.adapted else []
     file_classes = source_classes(src.found)
     n = (file_classes or get_spec(name, src.variant).default_classes) if num_classes is None else num_classes
-    model = InceptionNet(
-        get_spec(name, src.variant),
-        num_classes=n,
-        in_chans=src.in_chans,
-        aux_logits=aux_logits,
-        drop_rate=drop_rate,
-    )
+    options = dict(num_classes=n, in_chans=src.in_chans, aux_logits=aux_logits, drop_rate=drop_rate)
+    model = built_for(get_spec(name, src.variant), src.found, **options)
     notes += load_found(model, src.found, str(path))
     model.weight_meta = _meta(src, ws, model, path, head_loaded=bool(n) and file_classes == n)
     return model, notes
+
+
+def built_for(spec: NetSpec, found: Mapping[str, torch.Tensor], **options: Any) -> InceptionNet:
+    """``InceptionNet(spec, **options)`` to be loaded with ``found``: left uninitialised
+    (:meth:`InceptionNet.uninitialised`) when ``found`` gives every tensor (batch norm's step counters
+    aside), as :func:`~inceptionkit.weights.mapping.load_found` then overwrites them all; initialised
+    as ever where the file leaves one fresh (a new classifier, an auxiliary head)."""
+    with torch.device("meta"):
+        skeleton = InceptionNet(spec, **options)
+    fresh = fresh_keys(skeleton.state_dict(), found, skeleton.num_classes)
+    if any(not k.endswith(SKIP) for k in fresh):
+        return InceptionNet(spec, **options)
+    return InceptionNet.uninitialised(spec, **options)
 
 
 def create_with_weights(name: str, weights: str | Path, **kwargs: Any) -> InceptionNet:

@@ -225,6 +225,15 @@ def source_classes(found: Mapping[str, torch.Tensor]) -> int | None:
     return None if w is None else int(w.shape[0])
 
 
+def fresh_keys(
+    current: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], classes: int
+) -> list[str]:
+    """The keys of ``current`` (a model's state dict, of ``classes`` classes) that :func:`load_found`
+    keeps as they are: not in ``found``, or the classifier's when ``found`` has none of that count."""
+    drop_head = classes == 0 or source_classes(found) != classes
+    return [k for k in current if k not in found or (drop_head and _is_classifier(k.rpartition(".")[0]))]
+
+
 def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: str) -> list[tuple[int, str]]:
     """Copy ``found`` into ``model``, everything validated first; (logging level, note) on what stays
     fresh or unused.
@@ -236,7 +245,6 @@ def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: s
     notes: list[tuple[int, str]] = []
     n = model.num_classes
     classes = source_classes(found)
-    drop_head = n == 0 or classes != n
     if n and classes is None:
         notes.append(
             (
@@ -254,6 +262,7 @@ def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: s
             )
         )
     current = model.state_dict()
+    fresh = set(fresh_keys(current, found, n))
     aux_names = list(model.aux.keys()) if model.aux is not None else []
     for name in aux_names:
         if not any(k.startswith(f"aux.{name}.") for k in found):
@@ -265,12 +274,12 @@ def load_found(model: InceptionNet, found: Mapping[str, torch.Tensor], origin: s
         notes.append((logging.INFO, f"auxiliary heads {', '.join(unused)} not used (aux_logits=False)"))
     state = OrderedDict()
     for key, cur in current.items():
-        t = found.get(key)
-        if t is None or (drop_head and _is_classifier(key.rpartition(".")[0])):
+        if key in fresh:
             if _role(key) == "features" and not key.endswith(SKIP):
                 raise WeightsError(f"{origin}: no tensor for {key} {tuple(cur.shape)}")
             state[key] = cur
             continue
+        t = found[key]
         if tuple(t.shape) != tuple(cur.shape):
             raise WeightsError(f"{origin}: {key}: expected {tuple(cur.shape)}, found {tuple(t.shape)}")
         state[key] = t.to(dtype=cur.dtype)

@@ -169,7 +169,7 @@ def load_native(path: str | Path, *, device: str | torch.device = "cpu") -> Ince
     if read_native_metadata(path) is None:
         raise WeightsError(f"{path}: not an inceptionkit weight file (no inceptionkit metadata)")
     meta = read_native_meta(path)
-    model = InceptionNet(
+    model = InceptionNet.uninitialised(  # the strict load below sets every tensor
         get_spec(meta.arch, meta.variant),
         num_classes=meta.num_classes,
         in_chans=meta.in_chans,

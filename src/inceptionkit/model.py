@@ -118,13 +118,19 @@ class InceptionNet(nn.Module):
         self.min_size = _min_size(spec, aux_logits)
 
     @classmethod
-    def uninitialised(cls, spec: NetSpec, **options) -> InceptionNet:
+    def on_meta(cls, spec: NetSpec, **options) -> InceptionNet:
+        """The network on PyTorch's ``meta`` device: shapes only, nothing allocated or drawn."""
+        with torch.device("meta"):
+            return cls(spec, **options)
+
+    @classmethod
+    def uninitialised(cls, spec: NetSpec, skeleton: InceptionNet | None = None, **options) -> InceptionNet:
         """The network with its tensors allocated but not initialised, for a load that then sets every
         one of them (PyTorch's random initialisation is most of building a network: 0.1 s of the FID
         network's 0.3 s load; and it leaves the global random generator as it was). Batch norm's step
-        counters start at zero, as ever. Initialised as ever if a buffer is one a state dict leaves out."""
-        with torch.device("meta"):  # shapes only: nothing is allocated or drawn
-            model = cls(spec, **options)
+        counters start at zero, as ever. Initialised as ever if a buffer is one a state dict leaves out.
+        ``skeleton``: the same network already built :meth:`on_meta`, used instead of a second one."""
+        model = skeleton if skeleton is not None else cls.on_meta(spec, **options)
         tensors = {id(t) for t in (*model.parameters(), *model.buffers())}
         if len(tensors) != len(model.state_dict()):  # a buffer no load would set
             return cls(spec, **options)

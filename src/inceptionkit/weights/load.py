@@ -276,12 +276,11 @@ def built_for(spec: NetSpec, found: Mapping[str, torch.Tensor], **options: Any) 
     (:meth:`InceptionNet.uninitialised`) when ``found`` gives every tensor (batch norm's step counters
     aside), as :func:`~inceptionkit.weights.mapping.load_found` then overwrites them all; initialised
     as ever where the file leaves one fresh (a new classifier, an auxiliary head)."""
-    with torch.device("meta"):
-        skeleton = InceptionNet(spec, **options)
+    skeleton = InceptionNet.on_meta(spec, **options)
     fresh = fresh_keys(skeleton.state_dict(), found, skeleton.num_classes)
     if any(not k.endswith(SKIP) for k in fresh):
         return InceptionNet(spec, **options)
-    return InceptionNet.uninitialised(spec, **options)
+    return InceptionNet.uninitialised(spec, skeleton, **options)
 
 
 def create_with_weights(name: str, weights: str | Path, **kwargs: Any) -> InceptionNet:

@@ -132,10 +132,9 @@ def check_shapes(meta: ModelMeta, shapes: dict[str, tuple[int, ...]], origin: ob
     """That the tensors (name -> shape) are exactly those of the model ``meta`` describes; the error
     names the metadata field that disagrees (num_classes, in_chans, aux_logits) or the tensor."""
     spec = _spec(meta, origin)
-    with torch.device("meta"):  # shapes only: nothing is allocated, whatever the metadata says
-        model = InceptionNet(
-            spec, num_classes=meta.num_classes, in_chans=meta.in_chans, aux_logits=meta.aux_logits
-        )
+    model = InceptionNet.on_meta(  # shapes only: nothing is allocated, whatever the metadata says
+        spec, num_classes=meta.num_classes, in_chans=meta.in_chans, aux_logits=meta.aux_logits
+    )
     want = {k: tuple(t.shape) for k, t in model.state_dict().items()}
     first = next(iter(want))  # the stem's first convolution
     if first in shapes and shapes[first][1:2] != want[first][1:2]:

@@ -508,3 +508,23 @@ def test_a_load_that_keeps_a_fresh_classifier_initialises_as_ever(fid_weights, m
     # nn.Linear's uniform initialisation on (-1/sqrt(2048), 1/sqrt(2048)): its standard deviation
     assert float(model.fc.weight.detach().std()) == pytest.approx((3 * 2048) ** -0.5, rel=0.03)
     assert torch.equal(model.features.conv_1a.conv.weight, old.features.conv_1a.conv.weight)
+
+
+@pytest.mark.subprocess
+def test_a_complete_load_imports_no_symbolic_maths(fid_weights):
+    """Allocating the uninitialised network must not go through PyTorch's Python reference kernels
+    (``Module.to_empty`` did: ``empty_like`` of a ``meta`` tensor), whose first use imports sympy and
+    PyTorch's symbolic shapes: 0.3 s of every ``fid`` process's start, for nothing."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from inceptionkit.metrics import load_fid_model\n"
+        f"load_fid_model({str(fid_weights)!r})\n"
+        "print(json.dumps(sorted(m for m in ('sympy', 'torch.fx.experimental.symbolic_shapes') if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

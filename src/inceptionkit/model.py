@@ -134,7 +134,9 @@ class InceptionNet(nn.Module):
         tensors = {id(t) for t in (*model.parameters(), *model.buffers())}
         if len(tensors) != len(model.state_dict()):  # a buffer no load would set
             return cls(spec, **options)
-        model = model.to_empty(device="cpu")
+        # torch.empty, not Module.to_empty: its empty_like of a meta tensor runs PyTorch's Python
+        # reference implementation, whose first use imports sympy (0.3 s of every process's start)
+        model = model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
         with torch.no_grad():
             for name, t in model.state_dict().items():
                 if name.endswith("num_batches_tracked"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
@@ -38,18 +39,11 @@ class Preprocess:
     def resize_size(self) -> int | None:
         return None if self.crop_pct is None else int(self.size / self.crop_pct)
 
-    def transform(self):
-        """A torchvision transform from a PIL image to a normalised float tensor (C, H, W)."""
-        from torchvision import transforms as T
-
-        interp = T.InterpolationMode(self.interpolation)
-        steps: list = [T.Grayscale(1) if self.channels == 1 else T.Lambda(_to_rgb)]
-        if self.crop_pct is None:
-            steps.append(T.Resize((self.size, self.size), interpolation=interp))
-        else:
-            steps += [T.Resize(self.resize_size, interpolation=interp), T.CenterCrop(self.size)]
-        steps += [T.PILToTensor(), T.Lambda(_to_float), T.Normalize(self.mean, self.std)]
-        return T.Compose(steps)
+    def transform(self) -> Transform:
+        """The transform from a PIL image to a normalised float tensor (C, H, W): torchvision's
+        ``Compose`` of these steps, bit for bit, without importing torchvision (1.3 s of every
+        process's start, and of every decoding worker's fork server's)."""
+        return Transform(self)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise a float tensor already in [0, 1] (N, C, H, W) or (C, H, W)."""
@@ -70,6 +64,62 @@ class Preprocess:
         return cls(**d)
 
 
+_PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3}  # PIL.Image.Resampling, as torchvision maps them
+
+
+@dataclass(frozen=True)
+class Transform:
+    """``recipe`` applied to a PIL image, as torchvision's transforms do it (picklable, for decoding
+    workers). Step by step, each as torchvision 0.29 does it to a PIL image: ``Grayscale(1)``
+    (``convert("L")``) or RGB; ``Resize`` of the shorter side to ``resize_size`` (the longer one
+    ``int(size * long / short)``; left alone when already that size), or of both sides to ``size``;
+    ``CenterCrop`` (offsets ``int(round((have - size) / 2))``); ``PILToTensor``; ``/ 255``;
+    ``Normalize``. (tests/test_preprocess.py compares it with torchvision's own, bit for bit.)"""
+
+    recipe: Preprocess
+
+    def __call__(self, img) -> torch.Tensor:
+        import numpy as np
+        import torch
+
+        r = self.recipe
+        w, h = img.size
+        if r.crop_pct is None:
+            new_w, new_h = r.size, r.size
+        else:
+            short, long = (w, h) if w <= h else (h, w)
+            new_short, new_long = r.resize_size, int(r.resize_size * long / short)
+            new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+            if r.size > min(new_w, new_h):  # a crop wider than the resized image: torchvision pads it
+                return _torchvision_transform(r)(img)
+        img = img.convert("L") if r.channels == 1 else _to_rgb(img)
+        if (new_w, new_h) != (w, h):
+            img = img.resize((new_w, new_h), _PIL_FILTERS[r.interpolation])
+        if r.crop_pct is not None:
+            top, left = int(round((new_h - r.size) / 2.0)), int(round((new_w - r.size) / 2.0))
+            img = img.crop((left, top, left + r.size, top + r.size))
+        x = torch.as_tensor(np.array(img, copy=True)).view(img.size[1], img.size[0], r.channels)
+        x = x.permute((2, 0, 1)).float().div_(255.0)
+        mean = torch.as_tensor(r.mean, dtype=x.dtype).view(-1, 1, 1)
+        std = torch.as_tensor(r.std, dtype=x.dtype).view(-1, 1, 1)
+        return x.sub_(mean).div_(std)
+
+
+def _torchvision_transform(r: Preprocess):
+    """The same steps as torchvision's transforms (the reference :class:`Transform` is tested
+    against; also its path for a crop larger than the resized image, which torchvision pads)."""
+    from torchvision import transforms as T
+
+    interp = T.InterpolationMode(r.interpolation)
+    steps: list = [T.Grayscale(1) if r.channels == 1 else T.Lambda(_to_rgb)]
+    if r.crop_pct is None:
+        steps.append(T.Resize((r.size, r.size), interpolation=interp))
+    else:
+        steps += [T.Resize(r.resize_size, interpolation=interp), T.CenterCrop(r.size)]
+    steps += [T.PILToTensor(), T.Lambda(_to_float), T.Normalize(r.mean, r.std)]
+    return T.Compose(steps)
+
+
 def _to_rgb(img):
     return img.convert("RGB") if img.mode != "RGB" else img
 
@@ -84,7 +134,15 @@ KERAS = Preprocess(size=299, crop_pct=None, interpolation="nearest")
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet-1k class names, from torchvision's own metadata."""
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
+    """The 1000 ImageNet-1k class names, in torchvision's order and spelling (``data_files/imagenet1k.txt``
+    is torchvision's ``models._meta._IMAGENET_CATEGORIES``, one per line, tested equal to it; read
+    from there, it spares a prediction torchvision's 1.3 s import)."""
+    return list(_imagenet_categories())
 
-    return list(_IMAGENET_CATEGORIES)
+
+@functools.cache
+def _imagenet_categories() -> tuple[str, ...]:
+    from importlib import resources
+
+    text = resources.files("inceptionkit.data_files").joinpath("imagenet1k.txt").read_text(encoding="utf-8")
+    return tuple(text.splitlines())

@@ -36,13 +36,10 @@ def _crops(names, seed: int, size: int = 64) -> np.ndarray:
     return np.stack(out)
 
 
-def _activations(pixels: np.ndarray, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _activations(pixels: np.ndarray, net) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pool_3, spatial, classifier weight (2048, 1008)) from pytorch-fid's network, as the evaluator feeds it."""
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-    net = pytorch_fid_network()
-    net.load_state_dict(torch.load(weights, weights_only=True))
-    net.eval()
     seen = {}
     hooks = [net.Mixed_6d.branch1x1.register_forward_hook(lambda m, i, o: seen.__setitem__("spatial", o)),
              net.avgpool.register_forward_hook(lambda m, i, o: seen.__setitem__("pool", o))]  # fmt: skip
@@ -73,7 +70,10 @@ def batches(tmp_path_factory, fid_weights):
     other = _crops(["hubble_deep_field", "immunohistochemistry", "retina", "coffee", "rocket"], 3)
     np.savez(root / "ref.npz", arr_0=ref)
     np.savez(root / "samples.npz", arr_0=samples)
-    acts = {name: _activations(x, fid_weights) for name, x in (("ref", ref), ("samples", samples), ("other", other))}
+    net = pytorch_fid_network()
+    net.load_state_dict(torch.load(fid_weights, weights_only=True))
+    net.eval()
+    acts = {name: _activations(x, net) for name, x in (("ref", ref), ("samples", samples), ("other", other))}
     return root, acts
 
 

@@ -18,6 +18,14 @@ def n_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
+def on_meta(make, *args, **kwargs):
+    """``make(*args, **kwargs)`` on PyTorch's ``meta`` device: the same modules, parameters and
+    shapes, without allocating or randomly initialising them (the tests of structure and counts read
+    only shapes; initialising the larger networks is most of the time of building them)."""
+    with torch.device("meta"):
+        return make(*args, **kwargs)
+
+
 # sum(p.numel() for p in model.parameters()), 1000 classes unless said otherwise.
 PARAMS = {
     # issue 2's table (from torchvision, timm and keras)
@@ -47,7 +55,7 @@ PARAMS = {
 
 @pytest.mark.parametrize(("name", "variant", "aux"), list(PARAMS))
 def test_parameter_counts(name: str, variant: str, aux: bool) -> None:
-    model = ik.create_model(name, variant=variant, aux_logits=aux)
+    model = on_meta(ik.create_model, name, variant=variant, aux_logits=aux)
     assert n_params(model) == PARAMS[(name, variant, aux)]
 
 
@@ -63,7 +71,7 @@ def test_inception_small_matches_zhang_table_1() -> None:
     [("inception_v3", 34_432 // 2), ("inception_resnet_v2", 60_544 // 2), ("xception", 54_528 // 2)],
 )
 def test_keras_variants_hold_keras_totals(name: str, bn_channels: int) -> None:
-    model = ik.create_model(name, variant="keras")
+    model = on_meta(ik.create_model, name, variant="keras")
     stats = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
     assert stats == 2 * bn_channels
     total = {"inception_v3": 23_851_784, "inception_resnet_v2": 55_873_736, "xception": 22_910_480}[name]
@@ -109,12 +117,12 @@ def test_forward_at_default_and_minimum_size(name: str, variant: str) -> None:
 
 @pytest.mark.parametrize(("name", "variant"), ALL)
 def test_below_minimum_size_is_refused_before_computing(name: str, variant: str) -> None:
-    model = ik.create_model(name, variant=variant)
+    model = on_meta(ik.create_model, name, variant=variant)  # refused before any kernel would run
     size = model.min_size - 1
     if size < 1:
         pytest.skip("minimum is 1")
     with pytest.raises(ValueError, match=rf"{name}.*at least {model.min_size}x{model.min_size}"):
-        model(torch.randn(1, 3, size, size))
+        model(torch.randn(1, 3, size, size, device="meta"))
 
 
 def test_inception_v3_minimum_is_75() -> None:
@@ -228,7 +236,7 @@ def shapes_of(state: dict) -> list[tuple[int, ...]]:
 
 
 def ours(name: str, variant: str, aux: bool = False) -> list[tuple[int, ...]]:
-    return shapes_of(ik.create_model(name, variant=variant, aux_logits=aux).state_dict())
+    return shapes_of(on_meta(ik.create_model, name, variant=variant, aux_logits=aux).state_dict())
 
 
 @pytest.mark.parametrize("aux", [False, True])
@@ -242,7 +250,7 @@ def test_torchvision_structure(aux: bool) -> None:
     # torchvision registers inception_v3's AuxLogits between Mixed_6e and Mixed_7a, we register
     # auxiliary heads after the features (as torchvision's googlenet does): compare each part in order
     ref = tv.inception_v3(init_weights=False, aux_logits=aux).state_dict()
-    mine = ik.create_model("inception_v3", variant="torchvision", aux_logits=aux).state_dict()
+    mine = on_meta(ik.create_model, "inception_v3", variant="torchvision", aux_logits=aux).state_dict()
     assert shapes_of({k: v for k, v in mine.items() if not k.startswith("aux.")}) == shapes_of(
         {k: v for k, v in ref.items() if not k.startswith("AuxLogits.")}
     )
@@ -264,9 +272,9 @@ def test_torchvision_structure(aux: bool) -> None:
 def test_timm_structure(timm_name: str, name: str) -> None:
     import timm
 
-    ref = timm.create_model(timm_name, pretrained=False)
+    ref = on_meta(timm.create_model, timm_name, pretrained=False)
     assert ours(name, "timm") == shapes_of(ref.state_dict())
-    assert ik.create_model(name, variant="timm").num_features == ref.num_features
+    assert on_meta(ik.create_model, name, variant="timm").num_features == ref.num_features
 
 
 def keras_shapes(model) -> list[tuple[int, ...]]:
@@ -309,7 +317,7 @@ def test_keras_structure(app: str, name: str) -> None:
     import keras
 
     ref = getattr(keras.applications, app)(weights=None)
-    mine = ik.create_model(name, variant="keras")
+    mine = on_meta(ik.create_model, name, variant="keras")
     # keras lists layers depth-sorted, not in creation order; weights/keras.py derives that order
     assert in_keras_order(mine) == keras_shapes(ref)
     assert Counter(ours(name, "keras")) == Counter(keras_shapes(ref))

@@ -43,11 +43,11 @@ SCREENFUL = 20  # more items than this get a progress bar when stderr is a termi
 PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for this process when its parent ends
 NATIVE_RUNTIMES = ("onnxruntime", "openvino")  # modules whose thread pools make fork unsafe
 # what the forkserver imports once, so that each worker it forks starts with it (none loads a native
-# runtime): the modules of the workers' transforms. Not torchvision (1 s more: predict's, features'
-# and calibration's transforms are inceptionkit.preprocess.Transform, without it); a training run's
-# augmentation, which uses it, imports it in its workers if a native runtime made them forkserver's.
+# runtime): the modules of the workers' transforms, and torchvision, which training's augmentation
+# uses and which costs 1.3 s to import, in every worker otherwise (predict's, features' and
+# calibration's transforms, inceptionkit.preprocess.Transform, do without it)
 FORKSERVER_PRELOAD = [
-    "torch", "PIL.Image", "inceptionkit.images", "inceptionkit.preprocess",
+    "torch", "torchvision.transforms", "PIL.Image", "inceptionkit.images", "inceptionkit.preprocess",
     "inceptionkit.inference.pipeline", "inceptionkit.metrics.extract", "inceptionkit.engines.calibration",
     "inceptionkit._fork_server",  # last: SIGINT blocked in the server, so in each worker as it starts
 ]  # fmt: skip

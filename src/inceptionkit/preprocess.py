@@ -73,7 +73,8 @@ class Transform:
     workers). Step by step, each as torchvision 0.29 does it to a PIL image: ``Grayscale(1)``
     (``convert("L")``) or RGB; ``Resize`` of the shorter side to ``resize_size`` (the longer one
     ``int(size * long / short)``; left alone when already that size), or of both sides to ``size``;
-    ``CenterCrop`` (offsets ``int(round((have - size) / 2))``); ``PILToTensor``; ``/ 255``;
+    ``CenterCrop`` (offsets ``int(round((have - size) / 2))``, a side shorter than the crop padded
+    with zeros first); ``PILToTensor``; ``/ 255``;
     ``Normalize``. (tests/test_preprocess.py compares it with torchvision's own, bit for bit.)"""
 
     recipe: Preprocess
@@ -83,6 +84,7 @@ class Transform:
         import torch
 
         r = self.recipe
+        img = img.convert("L") if r.channels == 1 else _to_rgb(img)
         w, h = img.size
         if r.crop_pct is None:
             new_w, new_h = r.size, r.size
@@ -90,14 +92,10 @@ class Transform:
             short, long = (w, h) if w <= h else (h, w)
             new_short, new_long = r.resize_size, int(r.resize_size * long / short)
             new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
-            if r.size > min(new_w, new_h):  # a crop wider than the resized image: torchvision pads it
-                return _torchvision_transform(r)(img)
-        img = img.convert("L") if r.channels == 1 else _to_rgb(img)
         if (new_w, new_h) != (w, h):
             img = img.resize((new_w, new_h), _PIL_FILTERS[r.interpolation])
         if r.crop_pct is not None:
-            top, left = int(round((new_h - r.size) / 2.0)), int(round((new_w - r.size) / 2.0))
-            img = img.crop((left, top, left + r.size, top + r.size))
+            img = _center_crop(img, r.size)
         x = torch.as_tensor(np.array(img, copy=True)).view(img.size[1], img.size[0], r.channels)
         x = x.permute((2, 0, 1)).float().div_(255.0)
         mean = torch.as_tensor(r.mean, dtype=x.dtype).view(-1, 1, 1)
@@ -105,27 +103,25 @@ class Transform:
         return x.sub_(mean).div_(std)
 
 
-def _torchvision_transform(r: Preprocess):
-    """The same steps as torchvision's transforms (the reference :class:`Transform` is tested
-    against; also its path for a crop larger than the resized image, which torchvision pads)."""
-    from torchvision import transforms as T
+def _center_crop(img, size: int):
+    """torchvision's ``CenterCrop(size)`` of a PIL image: a side shorter than ``size`` is first padded
+    with zeros (half before, the odd pixel after), then the centre is cut at ``round((have - size) / 2)``."""
+    from PIL import ImageOps
 
-    interp = T.InterpolationMode(r.interpolation)
-    steps: list = [T.Grayscale(1) if r.channels == 1 else T.Lambda(_to_rgb)]
-    if r.crop_pct is None:
-        steps.append(T.Resize((r.size, r.size), interpolation=interp))
-    else:
-        steps += [T.Resize(r.resize_size, interpolation=interp), T.CenterCrop(r.size)]
-    steps += [T.PILToTensor(), T.Lambda(_to_float), T.Normalize(r.mean, r.std)]
-    return T.Compose(steps)
+    w, h = img.size
+    if size > w or size > h:
+        pad_w, pad_h = max(size - w, 0), max(size - h, 0)
+        border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
+        img = ImageOps.expand(img, border=border, fill=(0,) * len(img.getbands()) if len(img.getbands()) > 1 else 0)
+        w, h = img.size
+        if (w, h) == (size, size):
+            return img
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
 
 
 def _to_rgb(img):
     return img.convert("RGB") if img.mode != "RGB" else img
-
-
-def _to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255.0)
 
 
 # keras.applications' documented pipeline: load_img(path, target_size=(299, 299)) -- which resizes the

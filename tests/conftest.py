@@ -37,6 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(threads)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
+    # No network at run time: importing OpenVINO sends a usage event to Google Analytics, from a
+    # process forked for it, unless the user opted out or CI is set (openvino_telemetry 2025.2 reads
+    # only those); a test session is a CI run. The user's opt-in file is never touched.
+    os.environ.setdefault("CI", "true")
     # Nothing a test does lands in the user's cache (downloads, ONNX exports, engine choices): each
     # session (each xdist worker) gets an empty one, which child processes inherit.
     os.environ["INCEPTIONKIT_CACHE"] = tempfile.mkdtemp(prefix="inceptionkit-test-cache-")

@@ -74,8 +74,8 @@ class Transform:
     (``convert("L")``) or RGB; ``Resize`` of the shorter side to ``resize_size`` (the longer one
     ``int(size * long / short)``; left alone when already that size), or of both sides to ``size``;
     ``CenterCrop`` (offsets ``int(round((have - size) / 2))``, a side shorter than the crop padded
-    with zeros first); ``PILToTensor``; ``/ 255``;
-    ``Normalize``. (tests/test_preprocess.py compares it with torchvision's own, bit for bit.)"""
+    with zeros first); ``PILToTensor``; ``/ 255``; ``Normalize``. (tests/test_preprocess.py compares
+    it with torchvision's own, bit for bit.)"""
 
     recipe: Preprocess
 
@@ -112,7 +112,8 @@ def _center_crop(img, size: int):
     if size > w or size > h:
         pad_w, pad_h = max(size - w, 0), max(size - h, 0)
         border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
-        img = ImageOps.expand(img, border=border, fill=(0,) * len(img.getbands()) if len(img.getbands()) > 1 else 0)
+        bands = len(img.getbands())
+        img = ImageOps.expand(img, border=border, fill=(0,) * bands if bands > 1 else 0)
         w, h = img.size
         if (w, h) == (size, size):
             return img

@@ -153,3 +153,24 @@ def test_every_module_the_layer_table_names_exists():
     tops = {m.split(".")[0] for m in MODULES}
     gone = sorted(n for names in LAYERS.values() for n in names if n not in tops)
     assert not gone, f"LAYERS (and docs/design.md) name modules that do not exist: {gone}"
+
+
+def test_modules_and_commands_stay_small():
+    """Issue 17 item 3: no module over 400 lines; in ``commands/`` (argument parsing, one library call,
+    printing) no function over 40 lines but ``register``, which adds the command's arguments."""
+    long_modules = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long_modules == {}
+    long_functions = [
+        f"{p.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for p in sorted((PACKAGE / "commands").glob("*.py"))
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name != "register"
+        and node.end_lineno - node.lineno + 1 > 40
+    ]
+    assert long_functions == []
+    assert len(list((PACKAGE / "commands").glob("*.py"))) > 10  # the walk found the commands

@@ -87,6 +87,38 @@ def test_a_closed_pipe_ends_quietly():
     assert p.wait(timeout=120) == 141 and err == ""
 
 
+@pytest.mark.subprocess
+def test_the_programs_end_skips_only_the_search_for_cycles(tmp_path):
+    """Run as the program, ``main`` freezes the objects it leaves (the interpreter's teardown need
+    not search them for cycles); what the end of a process owes still happens: handlers registered
+    with atexit run, and a file left open is flushed."""
+    left_open = tmp_path / "left-open.txt"
+    program = (
+        "import atexit, gc, sys\n"
+        "from inceptionkit.cli import main\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0, flush=True))\n"
+        "out = open(sys.argv[1], 'w')\n"
+        "out.write('written, never flushed by the program')\n"
+        "sys.argv = ['inceptionkit', '--version']\n"
+        "sys.exit(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", program, str(left_open)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"inceptionkit {inceptionkit.__version__}", "frozen at exit: True"]
+    assert left_open.read_text() == "written, never flushed by the program"
+
+
+def test_main_called_by_a_program_freezes_nothing(capsys):
+    """``main(argv)`` from a caller's own program (which goes on afterwards) leaves its objects as
+    they were."""
+    import gc
+
+    before = gc.get_freeze_count()
+    assert main(["--version"]) == 0
+    assert gc.get_freeze_count() == before
+
+
 def test_control_characters_in_names_are_escaped(tmp_path, capsys):
     name = tmp_path / "evil\x1b[2J\x07\u202e.pth"
     assert main(["convert", str(name), "--model", "googlenet", "-o", str(tmp_path / "o.safetensors")]) == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import importlib
 import logging
 import os
@@ -282,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     if code == 130 and argv is None:
         _exit_now()
+    if argv is None:
+        # The program ends next: nothing it made is needed any more, so the interpreter's teardown
+        # need not search every object for cycles (0.4 s of every command's end with torch loaded).
+        # Handlers registered with atexit, threads' joins and files' flushes all run as before.
+        gc.freeze()
     return code
 
 

@@ -138,6 +138,31 @@ def test_streaming_moments_are_numpys_mean_and_covariance():
 # ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["a", "b", "-o", "s.npz"], "-o is read by fid stats, not by fid A B: save statistics with fid stats SRC -o FILE.npz"),
+        (["a", "b", "--modes", "clean"], "--modes is read by fid compare and fid bench, not by fid A B: fid A B computes one --mode"),
+        (["compare", "a", "b", "--mode", "clean"],
+         "--mode is read by fid A B, fid stats and fid bench --stages, not by fid compare: fid compare and fid bench take --modes M1,M2"),
+        (["stats", "a", "-o", "s.npz", "--kid"], "--kid is read by fid A B and fid compare, not by fid stats: drop it"),
+        (["stats", "a", "-o", "s.npz", "--report", "r"], "--report is read by fid A B, not by fid stats: drop it"),
+        (["compare", "a", "b", "--isc"], "--isc is read by fid A B, not by fid compare: drop it"),
+        (["bench", "a", "b", "--device", "cpu"],
+         "--device is read by fid A B, fid stats, fid compare and fid bench --stages, not by fid bench: drop it"),
+        (["a", "b", "--stages"], "--stages is read by fid bench, not by fid A B: drop it"),
+        (["a", "b", "--bootstrap", "50"], "--bootstrap goes with --ci, which was not given"),
+        (["a", "b", "--seed", "3"], "--seed goes with --ci or --fid-infinity, which was not given"),
+        (["a", "b", "--kid-subset-size", "10"], "--kid-subset-size goes with --kid, which was not given"),
+        (["a", "b", "--prdc-k", "4"], "--prdc-k goes with --prdc, which was not given"),
+    ],
+)
+def test_a_flag_the_action_would_not_read_is_refused(argv, line, capsys):
+    """Before anything is read: ``fid A B -o s.npz`` printed the FID and wrote nothing (exit 0)."""
+    code, out, err = fid(capsys, *argv)
+    assert (code, out, err) == (2, "", f"inceptionkit fid: error: {line}\n")
+
+
 def test_empty_folder(data, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = fid(capsys, tmp_path / "empty", data[1], "--weights", data[2])

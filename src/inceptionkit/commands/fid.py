@@ -17,6 +17,8 @@ from ..cli import add_format_argument, add_run_arguments, positive_int, run_sett
 from ..errors import DownloadError, UsageError
 from ..fileio import check_output
 from ..images import IMAGE_EXTENSIONS
+from .fid_flags import check_flags
+from .fid_flags import defaults as flag_defaults
 
 DIMS = tuple(FID_TAPS)
 
@@ -58,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stages", action="store_true", help="fid bench: time each stage of ours instead of the tools")
     p.add_argument("--report", metavar="DIR", help="also write an HTML report of the results into DIR")
     add_format_argument(p, "the metrics")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, flag_defaults=flag_defaults(p))
 
 
 def _k_pair(text: str) -> tuple[int, int]:
@@ -108,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import current_world
     from ..metrics import calculate_metrics
 
+    check_flags(args, args.flag_defaults)
     action, rest = args.inputs[0], args.inputs[1:]
     if action in ("stats", "bench", "compare"):
         return {"stats": _stats, "bench": _bench, "compare": _compare}[action](args, rest)

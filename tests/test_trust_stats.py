@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import photo_folder
+from PIL import Image
 
 from inceptionkit.cli import main
 from inceptionkit.errors import InceptionKitWarning, MetricError
@@ -107,6 +108,10 @@ BAD_FILES = {
     "sigma of other dims": ({"sigma": np.eye(3)}, "sigma has shape (3, 3); the mean's 64 dims need (64, 64)"),
     "mu complex": ({"mu": _mu(X) + 1j}, "mu is complex (complex128); statistics are real numbers"),
     "mu integers": ({"mu": np.zeros(DIMS, dtype=np.int64)}, "mu is int64, not floating point"),
+    "mu of Python objects": (
+        {"mu": np.array([None] * DIMS, dtype=object)},
+        "mu holds Python objects (a pickle), which are never loaded",
+    ),
     "count of 2 elements": (
         {"inceptionkit_count": np.array([3, 3])},
         "inceptionkit_count has shape (2,); a count of images is one integer",
@@ -144,6 +149,19 @@ def test_a_npy_file_named_npz_is_not_a_statistics_file(good, tmp_path, capsys):
         err
         == f"inceptionkit fid: error: {bad}: not a statistics file (one .npy array, not an .npz archive of 'mu' and 'sigma')\n"
     )
+
+
+def test_a_file_that_is_no_archive_or_an_image_is_named_for_what_it_is(good, tmp_path, capsys):
+    """numpy's own message for a file that is neither (it tries it as a pickle) advised
+    ``allow_pickle=``; an image given as an input got the same."""
+    text = tmp_path / "notes.npz"
+    text.write_text("not an archive")
+    picture = tmp_path / "one.jpg"
+    Image.new("RGB", (8, 8)).save(picture)
+    for bad, message in ((text, "not a statistics file (not an .npz archive of 'mu' and 'sigma')"),
+                         (picture, "one image; the inputs are folders of images, .zip archives and .npz files")):  # fmt: skip
+        code, out, err = fid(capsys, good, bad, "--dims", DIMS)
+        assert (code, out, err) == (2, "", f"inceptionkit fid: error: {bad}: {message}\n")
 
 
 def test_float32_statistics_as_clean_fid_saves_them_are_accepted(good, tmp_path, capsys):

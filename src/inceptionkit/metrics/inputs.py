@@ -27,7 +27,7 @@ import torch
 
 from ..devices import World
 from ..errors import InputError, MetricError
-from ..images import find_images
+from ..images import IMAGE_EXTENSIONS, find_images
 from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_kind, npz_statistics
 from .extract import Features, Runner, prepared
 from .stats import Statistics, load_statistics
@@ -85,6 +85,8 @@ def _open_path(path: Path, mode: str, dims: int) -> Input:
     if not path.is_file():
         what = {".npz": "statistics or .npz image file", ".zip": "archive"}.get(suffix, "folder or file")
         raise MetricError(f"{path}: no such {what}")
+    if suffix in IMAGE_EXTENSIONS:
+        raise MetricError(f"{path}: one image; the inputs are folders of images, .zip archives and .npz files")
     if suffix == ".zip":
         archive = ZipImages(path)
         return Input(str(path), files=archive.names, decode=ZipDecode(str(path), mode))

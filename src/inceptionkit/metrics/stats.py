@@ -98,7 +98,7 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
             if not {"mu", "sigma"} <= keys:
                 raise MetricError(f"{path}: not a statistics file (it has no 'mu' and 'sigma' arrays)")
             arrays = {
-                k: f[k] for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
+                k: _array(f, k, path) for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
             }
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, MetricError):
@@ -125,12 +125,25 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
 
 
 def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic.startswith(b"PK") and magic != b"\x93NUMPY":  # neither a zip (.npz) nor a .npy array
+        raise MetricError(f"{path}: not a statistics file (not an .npz archive of 'mu' and 'sigma')")
     loaded = np.load(path, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy array (or a pickle refused above)
         raise MetricError(
             f"{path}: not a statistics file (one .npy array, not an .npz archive of 'mu' and 'sigma')"
         )
     return loaded
+
+
+def _array(f: np.lib.npyio.NpzFile, key: str, path: str | Path) -> np.ndarray:
+    try:
+        return f[key]
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        raise MetricError(f"{path}: {key} holds Python objects (a pickle), which are never loaded") from None
 
 
 # a distance this far below zero, relative to ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b), is float rounding

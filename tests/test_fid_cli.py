@@ -163,6 +163,15 @@ def test_a_flag_the_action_would_not_read_is_refused(argv, line, capsys):
     assert (code, out, err) == (2, "", f"inceptionkit fid: error: {line}\n")
 
 
+def test_weights_that_are_no_file_and_no_tag_say_both(data, tmp_path, capsys):
+    """As every command says it (``predict``, ``create_model``): ``fid`` said only "no published
+    weights of that name" of a file path that did not exist."""
+    missing = tmp_path / "nosuch.pth"
+    code, out, err = fid(capsys, data[0], data[1], "--weights", missing)
+    line = f"{missing}: no such file, and no published weights of that name (`inceptionkit weights list` shows them)"
+    assert (code, out, err) == (2, "", f"inceptionkit fid: error: {line}\n")
+
+
 def test_empty_folder(data, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = fid(capsys, tmp_path / "empty", data[1], "--weights", data[2])

@@ -8,7 +8,6 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from ..errors import InceptionKitWarning, MetricError, UnreadableImages
 from ..fileio import file_sha256
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
-from ..weights.hub import download, get_weight_set
+from ..weights.load import resolve
 from .checks import unreliable
 from .conventions import CONVENTIONS
 from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
@@ -52,10 +51,7 @@ class Network:
         """The network of ``weights`` (a file or tag; None: the mode's published file). Loaded once per
         process while the file is unchanged (path, size, modification time) and the model's tensors
         are untouched: a second metric in the process reuses it, and the engines built for it."""
-        path = Path(weights) if weights is not None and Path(weights).exists() else None
-        if path is None:
-            tag = str(weights) if weights is not None else DEFAULT_WEIGHTS[mode]
-            path = download(get_weight_set(tag))
+        path, _ = resolve("inception_v3", DEFAULT_WEIGHTS[mode] if weights is None else weights)
         st = path.stat()
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
         kept = _LOADED.get(key)

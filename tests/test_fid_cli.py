@@ -236,9 +236,16 @@ def test_weights_of_another_variant(data, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_kid_subset_larger_than_the_images(data, capsys):
+def test_kid_subset_larger_than_the_images(data, capsys, monkeypatch):
     a, b, w = data
-    code, _, err = fid(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--mode", "torch-fidelity")
+    from inceptionkit.metrics import api
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network ran before the refusal")
+
+    with monkeypatch.context() as m:  # refused before any image is read: the counts are known
+        m.setattr(api, "extract", no_network)
+        code, _, err = fid(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--mode", "torch-fidelity")
     assert code == 2 and "KID subset size 1000" in err and "--kid-subset-size 6 or less" in err
     code, out, err = fid(
         capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--kid-subsets", "5", "--format", "json"

@@ -186,6 +186,8 @@ def calculate_metrics(
                        ci=ci, bootstrap=bootstrap, seed=seed)  # fmt: skip
     a, b = _inputs(input1, input2, mode, dims, fid or kid or extras.needs_features, kid, isc and mode != EVALUATOR)
     _refuse_nan_settings(a, kid and kid_subset_size, isc and isc_splits)  # before any image is read
+    if kid and b is not None and a.count is not None and b.count is not None and CONVENTIONS[mode].strict_kid:
+        _kid_size(kid_subset_size, a.count, b.count, mode, (a.label, b.label))  # a refusal: before the network
     if b is not None:
         extras.check_inputs(a.has_images, b.has_images, (a.label, b.label))
         extras.check_counts({x.label: x.count for x in (a, b) if x.count is not None} if b.count else {})

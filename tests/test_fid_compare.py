@@ -57,6 +57,9 @@ def test_compare_gives_each_modes_own_fid_and_kid(pair, fid_weights, fid_network
     out, err = capsys.readouterr()
     assert code == 0, err
     r = json.loads(out)
+    singular = "6 images for 64 dims (a singular covariance: use more images than dims)"
+    said = f"the FIDs are not reliable: {pair[0]} has {singular}; {pair[1]} has {singular}"
+    assert r["warnings"] == [said] and err.count(said) == 1  # once, not once per mode or pass
     s = r["settings"]
     assert s["passes"] == 6 and s["shared"] == {"torch-fidelity": ["torch-fidelity", "torchmetrics-legacy"]}
     assert s["left_out"] == {"guided-diffusion": "the evaluator reads pool_3 (2048 dims)"}

@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import blob_pictures
 
-from inceptionkit.errors import InputError, MetricError
+from inceptionkit.errors import InceptionKitWarning, InputError, MetricError
 from inceptionkit.metrics import FrechetInceptionDistance, Network, calculate_metrics, compute_statistics
 
 FID = "frechet_inception_distance"
@@ -30,7 +30,13 @@ def test_update_compute_reset_equal_calculate_metrics(fid_network, tmp_path):
     metric.update(real, real=True)
     for part in fake.float().div(255).split(3):  # floats in [0, 1], in batches of 3, 3 and 2
         metric.update(part)
-    assert metric.compute() == pytest.approx(want, rel=1e-6) and want > 0.01
+    with pytest.warns(InceptionKitWarning) as caught:  # as calculate_metrics warns of the same sets
+        assert metric.compute() == pytest.approx(want, rel=1e-6) and want > 0.01
+    assert [str(w.message) for w in caught] == [
+        "the FID is not reliable: the real set has 8 images for 64 dims (a singular covariance: use more "
+        "images than dims); the generated set has 8 images for 64 dims (a singular covariance: use more "
+        "images than dims)"
+    ]
     metric.reset()
     with pytest.raises(MetricError, match="^0 generated image"):
         metric.compute()

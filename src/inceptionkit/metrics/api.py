@@ -19,7 +19,7 @@ from ..fileio import file_sha256
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
 from ..weights.load import resolve
-from .checks import unreliable
+from .checks import caution
 from .conventions import CONVENTIONS
 from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
 from .evaluation import POOL_DIMS, evaluator_table, reference_from
@@ -221,8 +221,7 @@ def calculate_metrics(
         settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")
     if fid:
         metrics["frechet_inception_distance"] = frechet_distance(sa, sb, CONVENTIONS[mode].fid)
-        if why := unreliable([sa, sb], dims):
-            warnings.warn(f"the FID is not reliable: {why}", InceptionKitWarning, stacklevel=3)
+        caution([sa, sb], dims)
     if extras.needs_features:
         extras.check_counts({x.label: len(f.kept) for x, f in ((a, fa), (b, fb)) if f is not None})
         kid_sizes = (kid_subsets, settings["kid_subset_size"]) if kid else None

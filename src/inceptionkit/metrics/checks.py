@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import InceptionKitWarning, MetricError
 
 # sigma's smallest eigenvalue may be this far below zero, relative to its largest (float rounding)
 PSD_TOLERANCE = 1e-6
@@ -135,3 +136,13 @@ def unreliable(stats: list, dims: int) -> str:
         if why:
             reasons.append(f"{s.source} has {' and '.join(why)}")
     return "; ".join(reasons)
+
+
+def caution(stats: list, dims: int, subject: str = "the FID is", stacklevel: int = 4) -> None:
+    """One :class:`~inceptionkit.errors.InceptionKitWarning` saying why a distance between these
+    statistics (``subject``: "the FID is", "the FIDs are") means little (:func:`unreliable`); nothing
+    when nothing is known wrong. Every way to a Fréchet distance (``calculate_metrics``,
+    ``compare_modes``, the stateful metric) warns through this. ``stacklevel``: as :func:`warnings.warn`'s, counted from here (4: the caller of a
+    metric wrapped by :func:`~.notes.noting`)."""
+    if why := unreliable(stats, dims):
+        warnings.warn(f"{subject} not reliable: {why}", InceptionKitWarning, stacklevel=stacklevel)

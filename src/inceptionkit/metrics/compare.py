@@ -20,11 +20,13 @@ from ..errors import MetricError
 from ..settings import RunSettings
 from . import guided_diffusion as gd
 from .api import Network, _run, _runner, _setup
+from .checks import caution
 from .conventions import CONVENTIONS, DEFAULT_MODE, differences
 from .evaluation import POOL_DIMS
 from .extract import Features
 from .inputs import EVALUATOR, Source, open_input
 from .network import EVALUATOR_OUTPUTS, fid_outputs
+from .notes import noting
 from .pipelines import MODES
 from .stats import frechet_distance
 
@@ -43,9 +45,10 @@ class ModeRow:
 class Comparison:
     rows: list[ModeRow]
     settings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # why the figures may mean little, as shown
 
     def as_dict(self) -> dict:
-        return {"modes": [r.__dict__ for r in self.rows], "settings": self.settings}
+        return {"modes": [r.__dict__ for r in self.rows], "settings": self.settings, "warnings": self.warnings}
 
 
 def passes(modes: list[str], pixels: bool) -> dict[str, list[str]]:
@@ -65,6 +68,7 @@ def _pixels(source: Source) -> bool:
     raise MetricError("fid compare reads its inputs once per pass: give folders, files or tensors, not iterators")
 
 
+@noting
 def compare_modes(
     input1: Source,
     input2: Source,
@@ -92,8 +96,10 @@ def compare_modes(
     network = network or Network.load(weights, asked[0])
     groups = passes(asked, _pixels(input1) and _pixels(input2))
     rows: dict[str, ModeRow] = {}
-    for lead, members in groups.items():
+    for i, (lead, members) in enumerate(groups.items()):
         fa, fb, labels = _pass(input1, input2, lead, members, dims, network, run, dev, world, kid)
+        if i == 0:  # the counts, and whether the features vary, are the same images' in every pass
+            caution([f.moments.statistics(lead, label) for f, label in zip((fa, fb), labels, strict=True)], dims, "the FIDs are")
         for m in members:
             rows[m] = _row(m, lead, fa, fb, dims, kid, kid_subsets, kid_subset_size)
     info = {"dims": dims, "passes": len(groups), "shared": {k: v for k, v in groups.items() if len(v) > 1},

@@ -21,6 +21,7 @@ from ..devices import World, gather, join, process_device, sum_all
 from ..errors import MetricError
 from ..settings import RunSettings
 from .api import Network
+from .checks import caution
 from .conventions import CONVENTIONS
 from .engine import ExactNetwork
 from .extract import network_input, resizes_on
@@ -84,12 +85,13 @@ class FrechetInceptionDistance:
     def compute(self) -> float | dict[str, float]:
         """The FID of everything every process was given (a dict with KID's mean and std too, with
         ``kid=True``); the state is left as it is."""
-        fake = self._summed(self.fake[0])
-        real = self.reference if self.reference is not None else self._summed(self.real[0])
+        fake = self._summed(self.fake[0], "the generated set")
+        real = self.reference if self.reference is not None else self._summed(self.real[0], "the real set")
         for name, s in (("generated", fake), ("real", real)):
             if s.count is not None and s.count < 2:
                 raise MetricError(f"{s.count} {name} image(s) so far; the FID needs at least 2")
         fid = frechet_distance(real, fake, CONVENTIONS[self.mode].fid)
+        caution([real, fake], self.dims, stacklevel=3)
         if not self.kid:
             return fid
         a, b = (torch.cat([t for part in gather(self.world, kept) for t in part]) for _, kept in (self.real, self.fake))
@@ -98,7 +100,7 @@ class FrechetInceptionDistance:
         return {"frechet_inception_distance": fid, "kernel_inception_distance_mean": mean,
                 "kernel_inception_distance_std": std}  # fmt: skip
 
-    def _summed(self, m: Moments) -> Statistics:
+    def _summed(self, m: Moments, label: str) -> Statistics:
         total = Moments(self.dims, self.device)
         count = torch.tensor([m.count], dtype=torch.float64, device=self.device)
         total.sum.copy_(m.sum)
@@ -106,8 +108,8 @@ class FrechetInceptionDistance:
         sum_all(self.world, count, total.sum, total.outer)
         total.count = int(count.item())
         if total.count < 2:
-            return Statistics(total.sum.cpu().numpy(), total.outer.cpu().numpy(), total.count, self.mode)
-        return total.statistics(self.mode)
+            return Statistics(total.sum.cpu().numpy(), total.outer.cpu().numpy(), total.count, self.mode, label)
+        return total.statistics(self.mode, label)
 
     def reset(self) -> None:
         """Forget the generated images (and the real ones, unless ``reset_real`` is False)."""

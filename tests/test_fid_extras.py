@@ -17,6 +17,7 @@ from helpers import blob_pictures, fid_net
 from inceptionkit.cli import main
 from inceptionkit.metrics import MODES, Statistics
 from inceptionkit.metrics.extract import Runner
+from inceptionkit.metrics.extras import caveats
 from inceptionkit.metrics.inputs import extract, open_input
 from inceptionkit.metrics.uncertainty import bootstrap_fid, bootstrap_kid, fid_infinity
 
@@ -95,8 +96,30 @@ def test_fid_infinity_needs_its_minimum_size(batches, fid_weights, capsys):
     _, err = capsys.readouterr()
     assert code == 2 and err.strip() == (
         f"inceptionkit fid: error: {batches[1]}: 9 images; FD∞ fits 15 FIDs from 5000 samples up; "
-        "set a smaller smallest subset"
+        "set a smaller smallest subset (--fid-infinity-min-size)"
     )
+
+
+def test_a_negative_fd_infinity_or_an_interval_without_its_figure_is_said(recwarn):
+    """Both come out of tiny sets (20 images: FD∞ -0.02, or an FID of 0.40 with its interval 0.61 to
+    6.7, measured): printed as computed, as score_infinity.py and a percentile bootstrap give them,
+    each with one warning line."""
+    metrics = {"frechet_inception_distance": 0.4049475, "frechet_inception_distance_infinity": -0.02008039,
+               "frechet_inception_distance_ci_low": 0.6066884, "frechet_inception_distance_ci_high": 6.653793,
+               "kernel_inception_distance_mean": 0.01, "kernel_inception_distance_mean_ci_low": -0.2,
+               "kernel_inception_distance_mean_ci_high": 0.15}  # fmt: skip
+    caveats(metrics, {"fid_infinity": {"sizes": [5, 6, 20]}, "interval": {"ci": 0.95}})
+    assert [str(w.message) for w in recwarn] == [
+        "FD∞ is -0.02008, below zero: FID is not linear in 1 / N over subsets of 5 to 20 images "
+        "(score_infinity.py starts at 5000); the extrapolation means nothing here",
+        "the FID (0.4049475) lies outside its 95% bootstrap interval (0.6066884 to 6.653793): resampling "
+        "repeats images, which moves the FID by more than its spread at this size; the interval is not an "
+        "error bar on it",
+    ]  # the KID inside its interval: nothing said
+    recwarn.clear()
+    caveats({**metrics, "frechet_inception_distance_infinity": 0.0, "frechet_inception_distance": 0.6066884},
+            {"fid_infinity": {"sizes": [5, 20]}, "interval": {"ci": 0.95}})  # fmt: skip
+    assert list(recwarn) == []  # zero, and a figure on its interval's end, are fine
 
 
 @pytest.mark.slow

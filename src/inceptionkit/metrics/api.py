@@ -24,7 +24,7 @@ from .conventions import CONVENTIONS
 from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
 from .evaluation import POOL_DIMS, evaluator_table, reference_from
 from .extract import Features, Runner
-from .extras import Extras
+from .extras import Extras, caveats
 from .inputs import EVALUATOR, Input, Source, extract, image_sources, images_to_run, open_input
 from .network import CLASSES, EVALUATOR_OUTPUTS, fid_outputs, load_fid_model
 from .notes import noting
@@ -229,6 +229,7 @@ def calculate_metrics(
         extra, extra_settings = extras.compute(real, fb.kept.numpy(), sa, method=CONVENTIONS[mode].fid, kid=kid_sizes)
         metrics.update(extra)
         settings.update(extra_settings)
+        caveats(metrics, settings)
     _finite(metrics)
     settings.update(
         images={s.source: s.count for s in (sa, sb) if s is not None},

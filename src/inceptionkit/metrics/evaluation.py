@@ -28,7 +28,7 @@ from ..model import InceptionNet
 from . import guided_diffusion as gd
 from .archives import IMAGES, npz_kind
 from .extract import Features
-from .extras import Extras
+from .extras import Extras, caveats
 from .inputs import EVALUATOR, Input
 from .network import OUTPUTS
 from .stats import Statistics
@@ -87,7 +87,9 @@ def evaluator_table(
         )
     extra, extra_settings = extras.compute(r.pool, s.pool, ref_pool, method="sqrtm")
     extra = {k: v for k, v in extra.items() if k not in ("precision", "recall")}  # the evaluator's stay
-    return {**metrics, **extra}, {**settings, **extra_settings}
+    metrics, settings = {**metrics, **extra}, {**settings, **extra_settings}
+    caveats(metrics, settings)
+    return metrics, settings
 
 
 def reference_from(features: Features, source: str) -> tuple[Statistics, Statistics]:

@@ -7,11 +7,12 @@ Each figure goes into the result under its own name (:data:`NAMES`), with the se
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import InceptionKitWarning, MetricError
 from .prdc import K_DC, K_PR, prdc
 from .stats import Statistics
 from .uncertainty import MIN_SIZE, POINTS, bootstrap_fid, bootstrap_kid, fid_infinity
@@ -76,7 +77,7 @@ class Extras:
         if self.fid_infinity and counts and (n := list(counts.values())[-1]) < self.fid_infinity_min_size:
             raise MetricError(
                 f"{list(counts)[-1]}: {n} images; FD∞ fits {self.fid_infinity_points} FIDs from "
-                f"{self.fid_infinity_min_size} samples up; set a smaller smallest subset"
+                f"{self.fid_infinity_min_size} samples up; set a smaller smallest subset (--fid-infinity-min-size)"
             )
         if not self.prdc:
             return
@@ -132,3 +133,29 @@ class Extras:
             settings["interval"] = {"ci": self.ci, "bootstrap": self.bootstrap, "seed": self.seed,
                                     "method": "percentile bootstrap, every input resampled"}  # fmt: skip
         return metrics, settings
+
+
+def caveats(metrics: dict[str, float], settings: dict) -> None:
+    """One warning for each of these figures, in ``metrics`` with the FID and KID they go with, that
+    means less than it seems: an FD∞ below zero (the line fitted to FID against 1 / N crosses zero
+    before N is infinite: subsets too small for FID to be linear in 1 / N), and a bootstrap interval
+    that leaves out its own point estimate (resampling repeats images, which moves FID and KID by
+    more than their spread: the interval describes resampled sets, not an error bar on the figure)."""
+    fd = metrics.get("frechet_inception_distance_infinity")
+    if fd is not None and fd < 0:
+        sizes = settings["fid_infinity"]["sizes"]
+        warnings.warn(
+            f"FD∞ is {fd:.4g}, below zero: FID is not linear in 1 / N over subsets of {sizes[0]} to "
+            f"{sizes[-1]} images (score_infinity.py starts at 5000); the extrapolation means nothing here",
+            InceptionKitWarning, stacklevel=3,
+        )  # fmt: skip
+    for name, key in (("FID", "frechet_inception_distance"), ("KID", "kernel_inception_distance_mean")):
+        low, high, point = (metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high"), metrics.get(key))
+        if low is not None and point is not None and not low <= point <= high:
+            ci = settings["interval"]["ci"]
+            warnings.warn(
+                f"the {name} ({point:.7g}) lies outside its {ci:.0%} bootstrap interval ({low:.7g} to {high:.7g}): "
+                f"resampling repeats images, which moves the {name} by more than its spread at this size; the "
+                "interval is not an error bar on it",
+                InceptionKitWarning, stacklevel=3,
+            )  # fmt: skip

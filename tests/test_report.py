@@ -284,7 +284,7 @@ def test_writing_again_replaces_the_report_and_keeps_other_files(tmp_path):
     page = index.read_text(encoding="utf-8")
     assert 'fid</td><td class="n">1.5</td>' in page and "frechet" not in page
     assert f"A image 0 ({missing}) could not be shown: " in html.unescape(page)
-    assert "Every real image&#x27;s neighbourhood holds a generated image." in page
+    assert "Every real image&#x27;s neighbourhood holds a generated image (coverage 1)." in page
     assert "Not computed" in page  # FD∞ and the intervals
     with Image.open(out / "a_grid.png") as grid:  # one cell, grey
         assert grid.size == (98, 98) and grid.getpixel((50, 50)) == (200, 200, 200)

@@ -97,7 +97,7 @@ def differences(mode: str) -> str:
     out.append(f"quantization: {c.quantization}" if c.quantization != d.quantization else "")
     out.append(f"square root by {c.fid} (not {d.fid})" if c.fid != d.fid else "")
     if mode == "guided-diffusion":
-        out.append("statistics of float32 activations (np.mean), the sample's first")
+        out.append("statistics of float32 activations (np.mean); the samples' statistics taken first, as the evaluator takes them")
     if mode == "clean-legacy-pytorch":
         out.append("the same arithmetic as the default up to float rounding (resize before scaling)")
     return "; ".join(x for x in out if x)

@@ -30,7 +30,7 @@ from ..errors import InputError, MetricError
 from ..images import IMAGE_EXTENSIONS, find_images
 from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_kind, npz_statistics
 from .extract import Features, Runner, prepared
-from .stats import Statistics, load_statistics
+from .stats import Statistics, load_statistics, mode_clash
 
 log = logging.getLogger("inceptionkit.metrics")
 Source = str | os.PathLike | torch.Tensor | Iterable[torch.Tensor]
@@ -146,7 +146,7 @@ def _check_own_mode(path: Path) -> None:
     with np.load(path, allow_pickle=False) as f:
         own = str(f["inceptionkit_mode"]) if "inceptionkit_mode" in f.files else None
     if own and own != EVALUATOR:
-        raise MetricError(f"{path}: statistics computed in mode {own}, but --mode {EVALUATOR} was asked")
+        raise MetricError(f"{path}: {mode_clash(own, EVALUATOR)}")
 
 
 def _recorded_count(path: Path) -> int | None:

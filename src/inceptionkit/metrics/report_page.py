@@ -144,9 +144,9 @@ FAILURES = {
         "Every generated image lies inside the real manifold.",
     ),
     "uncovered": (
-        "Real images no generated image covers (recall and coverage failures)",
+        "Real images no generated image covers (coverage failures)",
         "distance to the nearest generated image over the real image's own radius; 1 or more: uncovered",
-        "Every real image's neighbourhood holds a generated image.",
+        "Every real image's neighbourhood holds a generated image (coverage 1).",
     ),
 }
 

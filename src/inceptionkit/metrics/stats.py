@@ -116,9 +116,12 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
         else None
     )
     if mu.shape[0] != dims:
-        raise MetricError(f"{path}: statistics of {mu.shape[0]} dims, but --dims {dims} was asked")
+        raise MetricError(
+            f"{path}: statistics of {mu.shape[0]} dims; this run computes {dims} (--dims {dims}): "
+            f"pass --dims {mu.shape[0]} to compare with them"
+        )
     if own and own != mode:
-        raise MetricError(f"{path}: statistics computed in mode {own}, but --mode {mode} was asked")
+        raise MetricError(f"{path}: {mode_clash(own, mode)}")
     if not own:
         log.warning("%s: records no mode (a pytorch-fid or clean-fid file); taken to be %s", path, mode)
     return Statistics(mu, sigma, count or None, own or mode, str(path))
@@ -135,6 +138,11 @@ def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:
             f"{path}: not a statistics file (one .npy array, not an .npz archive of 'mu' and 'sigma')"
         )
     return loaded
+
+
+def mode_clash(own: str, mode: str) -> str:
+    """Why statistics computed in mode ``own`` cannot meet a run in ``mode``, and what to pass."""
+    return f"statistics computed in mode {own}; this run computes mode {mode} (--mode {mode}): pass --mode {own} to compare with them"
 
 
 def _array(f: np.lib.npyio.NpzFile, key: str, path: str | Path) -> np.ndarray:

@@ -84,6 +84,8 @@ def test_auto_and_torch_give_the_same_fid(folders, fid_network, tmp_path):
     chosen = auto.settings["engine"].split()[0]
     assert chosen in METRIC_ENGINES and "(fp32" in auto.settings["engine"]
     assert len(lines) == 1 and lines[0].startswith(f"engine auto: {chosen} (fp32") and "bound 1e-05" in lines[0]
+    # metrics measure exact engines only: no note on when a lower precision would be trusted
+    assert "on the first 1 image (" in lines[0] and "fp32 kept" not in lines[0]
 
 
 def test_auto_runs_a_short_run_on_eager_fp32_unless_a_choice_is_remembered(folders, fid_network, tmp_path):

@@ -124,7 +124,7 @@ def test_auto_keeps_fp32_on_fewer_than_16_images_and_says_why(tmp_path):
     auto = Auto(tmp_path)
     assert auto.choose(1).precision == "fp32"  # before: any precision, after "top-1 agrees on 1/1"
     (line,) = auto.lines
-    assert "on the first 1 images" in line and "top-1 agrees on 1/1 images" in line
+    assert "on the first 1 image (" in line and "top-1 agrees on 1/1 images" in line
     assert line.endswith(
         "; fp32 kept: a lower precision is trusted only after agreeing with fp32 on at least 16 images"
     )

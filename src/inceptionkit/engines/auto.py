@@ -255,12 +255,12 @@ def choose(
     best = fastest(trials, images)
     engine = built[best.engine]
     line = (
-        f"engine auto: {engine.describe()}, the fastest within tolerance of fp32 on the first {images} "
-        f"images ({best.images_per_s:.1f} images/s; {best.detail})"
+        f"engine auto: {engine.describe()}, the fastest within tolerance of fp32 on the first "
+        f"{images} image{'s' if images != 1 else ''} ({best.images_per_s:.1f} images/s; {best.detail})"
     )
     if off := [f"{t.engine} ({t.detail})" for t in trials if t.images_per_s and not t.agrees]:
         line += f"; not within tolerance, so not used: {', '.join(off)}"
-    if images < MEASURE_IMAGES:
+    if images < MEASURE_IMAGES and any(e.precision != "fp32" for e in built.values()):
         line += (
             f"; fp32 kept: a lower precision is trusted only after agreeing with fp32 on at least "
             f"{MEASURE_IMAGES} images"

@@ -225,7 +225,7 @@ class ExactNetwork:
         ok, detail = self.agree(out[:n].float().cpu(), self._build("torch")(x[:n]).float().cpu())
         if ok:
             return engine, out
-        why = f"the {name} engine's features are not within tolerance of fp32 on the first {n} images ({detail})"
+        why = f"the {name} engine's features are not within tolerance of fp32 on the first {n} image{'s' if n != 1 else ''} ({detail})"
         if self.requested != "auto":
             raise EngineError(f"{why}: the torch engine computes them exactly")
         self.settings.say(f"engine auto: {why}; measuring the engines again")

@@ -79,8 +79,11 @@ def test_compare_gives_each_modes_own_fid_and_kid(pair, fid_weights, fid_network
 def test_compare_table(pair, fid_weights, capsys):
     code = main(["fid", "compare", *map(str, pair), "--weights", str(fid_weights), "--dims", "64",
                  "--modes", "pytorch-fid,torch-fidelity,torchmetrics-legacy", "--workers", "0"])  # fmt: skip
-    lines = capsys.readouterr().out.strip().splitlines()
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
     assert code == 0 and lines[0].endswith("; 2 network passes")
+    said = [line for line in err.splitlines() if "engine auto" in line]
+    assert len(said) == 1, said  # the same choice in both passes: said once, not once per pass
     assert lines[1].split() == ["mode", "FID", "pass"]
     assert lines[4].startswith("torchmetrics-legacy") and lines[4].endswith("shared with torch-fidelity")
     assert lines[-3:] == [f"{m}: {differences(m)}" for m in ("pytorch-fid", "torch-fidelity", "torchmetrics-legacy")]

@@ -93,6 +93,7 @@ def compare_modes(
     for source, label in ((input1, "input 1"), (input2, "input 2")):  # refused before any work
         _images_only(open_input(source, label, asked[0], dims))
     run, dev, world = _setup(settings, overrides)
+    run = run.replace(log=_once(run.say))  # each pass's engine line ("measured before") said once
     network = network or Network.load(weights, asked[0])
     groups = passes(asked, _pixels(input1) and _pixels(input2))
     rows: dict[str, ModeRow] = {}
@@ -108,6 +109,17 @@ def compare_modes(
     if kid:
         info.update(kid_subsets=kid_subsets, kid_subset_size=min(kid_subset_size, *labels.values()))
     return Comparison([rows[m] for m in asked], info)
+
+
+def _once(say):
+    said: set[str] = set()
+
+    def once(line: str) -> None:
+        if line not in said:
+            said.add(line)
+            say(line)
+
+    return once
 
 
 def _images_only(inp) -> None:

@@ -259,6 +259,13 @@ def test_kid_subset_larger_than_the_images(data, capsys, monkeypatch):
     assert code == 0 and r["settings"]["kid_subset_size"] == 6 and "kernel_inception_distance_mean" in r
     reduced = "KID subset size reduced from 1000 to 6, the smaller input's count"
     assert f"inceptionkit fid: warning: {reduced}\n" in err and reduced in r["warnings"]  # one line each
+    whole = ("KID's ± is 0 by construction: each of its subsets of 6 is the whole of both inputs; use a "
+             "smaller --kid-subset-size for a spread")  # fmt: skip
+    assert f"inceptionkit fid: warning: {whole}\n" in err and whole in r["warnings"]
+    assert r["kernel_inception_distance_std"] < 1e-6 * abs(r["kernel_inception_distance_mean"])
+    code, out, err = fid(capsys, a, b, "--weights", w, "--dims", "64", "--kid", "--kid-subsets", "5",
+                         "--kid-subset-size", "3", "--format", "json")  # fmt: skip
+    assert code == 0 and "by construction" not in err and json.loads(out)["kernel_inception_distance_std"] > 0
 
 
 def test_default_weights_cannot_be_downloaded_offline(data, weights_cache, capsys):

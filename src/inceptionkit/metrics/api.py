@@ -216,6 +216,11 @@ def calculate_metrics(
     sb = (b.stats or fb.moments.statistics(mode, b.label)) if b is not None else None
     if kid:
         size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
+        if size >= max(len(fa.kept), len(fb.kept)):
+            warnings.warn(
+                f"KID's ± is 0 by construction: each of its subsets of {size} is the whole of both inputs; "
+                "use a smaller --kid-subset-size for a spread", InceptionKitWarning, stacklevel=3,
+            )  # fmt: skip
         mean, std = CONVENTIONS[mode].kid(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
         metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
         settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")

@@ -60,10 +60,19 @@ def test_errors_are_one_line_with_their_exit_code(monkeypatch, capsys, error, co
     assert err.count("\n") == 1 and line in err and "Traceback" not in err
 
 
-def test_debug_shows_the_traceback(monkeypatch):
+@pytest.mark.parametrize("argv", [["--debug", "summary", "googlenet"], ["summary", "googlenet", "--debug"]])
+def test_debug_shows_the_traceback(monkeypatch, argv):
     _with_func(monkeypatch, _raising(ValueError("bad")))
     with pytest.raises(ValueError, match="bad"):
-        main(["--debug", "summary", "googlenet"])
+        main(argv)
+
+
+def test_debug_is_taken_after_every_command_and_sub_command():
+    from test_cli_grammar import PARSERS
+
+    for path, parser in PARSERS.items():
+        if path:  # every command, and weights' own (list, ...)
+            assert any("--debug" in a.option_strings for a in parser._actions), path
 
 
 def test_version(capsys):

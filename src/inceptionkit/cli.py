@@ -199,7 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f".commands.{name}", __package__).register(sub)
+    _debug_after_commands(sub)
     return parser
+
+
+def _debug_after_commands(sub: argparse._SubParsersAction) -> None:
+    """``--debug`` after any command and sub-command too (``inceptionkit fid a b --debug``)."""
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _debug_after_commands(action)
 
 
 def _report(args: argparse.Namespace, message: object, kind: str = "error") -> None:

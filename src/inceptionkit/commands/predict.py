@@ -56,7 +56,6 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="refuse larger images as decompression bombs (default: PIL's, 89,478,485)",
     )
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def run_options(args: argparse.Namespace) -> RunSettings:

@@ -133,6 +133,18 @@ def test_inception_v3_minimum_is_75() -> None:
         model(torch.randn(1, 3, 74, 74))
 
 
+def test_auxiliary_heads_set_the_minimum_only_in_training() -> None:
+    """GoogLeNet (paper) takes 47 x 47 without its auxiliary heads and needs 79 x 79 with them; they
+    run in training only, so an evaluating model with them takes what one without them takes."""
+    plain = on_meta(ik.create_model, "googlenet", variant="paper")
+    model = on_meta(ik.create_model, "googlenet", variant="paper", aux_logits=True)
+    assert (plain.min_size, model.min_size) == (47, 79)
+    x = torch.randn(2, 3, 60, 60, device="meta")
+    assert model.eval()(x).shape == (2, 1000)
+    with pytest.raises(ValueError, match=r"googlenet \(paper\) needs inputs of at least 79x79; got 60x60"):
+        model.train()(x)
+
+
 def test_wrong_channels_and_rank_are_clear_errors() -> None:
     model = ik.create_model("inception_small", num_classes=10)
     with pytest.raises(ValueError, match="3 input channels; got 1"):

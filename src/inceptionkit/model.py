@@ -167,7 +167,8 @@ class InceptionNet(nn.Module):
             raise InputError(
                 f"{name} takes {self.in_chans} input channels; got {x.shape[1]} (shape {tuple(x.shape)})"
             )
-        error = _size_error(self.spec, self.aux_logits, int(x.shape[2]), int(x.shape[3]))
+        aux = self.aux_logits and self.training  # the auxiliary heads run in training only
+        error = _size_error(self.spec, aux, int(x.shape[2]), int(x.shape[3]))
         if error:
             raise InputError(f"{name} {error}")
 

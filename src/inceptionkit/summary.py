@@ -8,17 +8,20 @@ a built model is summarized), ``layers`` what ``len(keras_model.layers)`` counts
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from .errors import UsageError
-from .model import InceptionNet
 from .registry import get_spec
 from .spec import Cat, NetSpec, Residual, pair
+
+if TYPE_CHECKING:
+    from .model import InceptionNet
 from .trace import InputTooSmall, Row, min_input_size, trace
 
 By = Literal["layer", "block"]
@@ -114,6 +117,13 @@ def _row_dict(r: Row, by: By) -> dict:
     return d
 
 
+def _is_built(model: object) -> bool:
+    """Whether ``model`` is a built :class:`~inceptionkit.model.InceptionNet`: only where the module
+    that defines it (and torch) is loaded already, so that a summary by name or spec imports no torch."""
+    module = sys.modules.get("inceptionkit.model")
+    return module is not None and isinstance(model, module.InceptionNet)
+
+
 def summarize(
     model: str | NetSpec | InceptionNet,
     variant: str | None = None,
@@ -133,7 +143,8 @@ def summarize(
     """
     if by not in ("layer", "block"):
         raise UsageError(f"by must be 'layer' or 'block', not {by!r}")
-    if isinstance(model, InceptionNet):
+    built = _is_built(model)
+    if built:
         spec = model.spec
         options = dict(
             in_chans=model.in_chans,
@@ -157,7 +168,7 @@ def summarize(
             f"at {size[0]}×{size[1]} {e}"
         ) from None
     trainable = parameters = sum(r.trainable for r in rows)
-    if isinstance(model, InceptionNet):
+    if built:
         parameters = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return Summary(

@@ -26,6 +26,7 @@ DIMS = tuple(FID_TAPS)
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fid",
+        usage="inceptionkit fid [options] A B | stats SRC -o FILE.npz | compare A B | bench A B",
         help="FID, KID, IS, precision/recall as pytorch-fid, torch-fidelity, clean-fid, torchmetrics or "
         "guided-diffusion's evaluator compute them",
         description="inceptionkit fid A B: the Frechet Inception Distance between A (the reference) and B "

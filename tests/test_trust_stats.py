@@ -445,6 +445,8 @@ def test_warnings_are_one_line_each_in_a_real_process(folders, fid_weights):
     lines = run.stderr.splitlines()
     assert lines == [
         "inceptionkit fid: warning: KID subset size reduced from 1000 to 6, the smaller input's count",
+        "inceptionkit fid: warning: KID's ± is 0 by construction: each of its subsets of 6 is the whole of "
+        "both inputs; use a smaller --kid-subset-size for a spread",
         f"inceptionkit fid: warning: the FID is not reliable: {six} has 6 images for 64 dims (a singular "
         f"covariance: use more images than dims); {six} has 6 images for 64 dims (a singular covariance: "
         "use more images than dims)",

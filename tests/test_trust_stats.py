@@ -139,6 +139,26 @@ def test_a_bad_statistics_file_is_refused_in_one_line_naming_the_field(case, goo
     assert str(e.value) == f"{bad}: {message}"
 
 
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_guided_diffusion_reference_is_checked_as_every_statistics_file_is(case, tmp_path, capsys):
+    """Both of its pairs (mu, sigma; mu_s, sigma_s) and its count, as :func:`load_statistics` checks a
+    file: before, a reference with an asymmetric or indefinite sigma, an integer mean or a negative
+    count gave a number, with exit 0 (the checks come before its 2048 dims are asked for)."""
+    fields, message = BAD_FILES[case]
+    good = {"mu": _mu(X), "sigma": _sigma(X), "inceptionkit_count": np.array(200)}
+    for pair in (("mu", "sigma"), ("mu_s", "sigma_s")):
+        renamed = {k.replace("mu", pair[0]).replace("sigma", pair[1]) if "count" not in k else k: v
+                   for k, v in fields.items()}  # fmt: skip
+        arrays = {"mu": _mu(X), "sigma": _sigma(X), "mu_s": _mu(X), "sigma_s": _sigma(X), **good}
+        ref = tmp_path / "ref.npz"
+        np.savez(ref, **{**arrays, **renamed})
+        code, out, err = fid(capsys, ref, tmp_path, "--mode", "guided-diffusion")
+        said = message.replace("mu", pair[0]).replace("sigma", pair[1]) if "count" not in case else message
+        assert (code, out, err) == (2, "", f"inceptionkit fid: error: {ref}: {said}\n"), pair
+        if "count" in case:
+            break
+
+
 def test_a_npy_file_named_npz_is_not_a_statistics_file(good, tmp_path, capsys):
     bad = tmp_path / "x.npz"
     with open(bad, "wb") as f:

@@ -5,7 +5,7 @@ uint8. An ``.npz`` is a zip of ``.npy`` members, which ``np.load(mmap_mode=...)`
 member is opened as a stream, its header read (``np.lib.format``, never unpickling: object arrays are
 refused from the header) and its rows read batch by batch, never the whole array. A reference batch
 may also hold ``mu``, ``sigma`` (pool features) and ``mu_s``, ``sigma_s`` (spatial ones):
-:func:`npz_statistics` reads those.
+:func:`npz_statistics` reads those (checked as statistics files are).
 
 **.zip archives** (the layout StyleGAN's ``dataset_tool.py`` writes: ``00000/img00000000.png`` ...,
 with a ``dataset.json`` of labels): every member whose extension is an image's, in sorted order
@@ -26,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, MetricError
 from ..images import IMAGE_EXTENSIONS, as_mode
+from .checks import checked_moments, loaded_array
 
 IMAGES, STATISTICS, SPATIAL = "arr_0", ("mu", "sigma"), ("mu_s", "sigma_s")
 
@@ -103,26 +104,24 @@ def _header(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(int(s) for s in shape), dtype
 
 
+def npz_has(path: str | Path, keys: tuple[str, str] = STATISTICS) -> bool:
+    """Whether a reference ``.npz`` holds arrays under both ``keys`` (read: :func:`npz_statistics`)."""
+    with _open_zip(Path(path)) as zf:
+        return all(f"{k}.npy" in zf.namelist() for k in keys)
+
+
 def npz_statistics(
     path: str | Path, keys: tuple[str, str] = STATISTICS
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(mean, covariance) saved under ``keys`` in a reference ``.npz``, or None when it has none."""
+    """(mean, covariance) saved under ``keys`` in a reference ``.npz``, checked as a statistics file's
+    are (:func:`~.checks.checked_moments`: finite, real, symmetric positive semi-definite), or None
+    when it has none."""
     path = Path(path)
-    with _open_zip(path) as zf:
-        if not all(f"{k}.npy" in zf.namelist() for k in keys):
-            return None
+    if not npz_has(path, keys):
+        return None
     with np.load(path, allow_pickle=False) as f:
-        try:
-            mu, sigma = (f[k].astype(np.float64) for k in keys)
-        except ValueError as e:
-            raise MetricError(
-                f"{path}: '{keys[0]}'/'{keys[1]}' cannot be read without unpickling ({e})"
-            ) from None
-    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
-        raise MetricError(
-            f"{path}: {keys[0]} {mu.shape} and {keys[1]} {sigma.shape} are not a mean and covariance"
-        )
-    return mu, sigma
+        arrays = [(k, loaded_array(f, k, path)) for k in keys]
+    return checked_moments(str(path), *arrays)
 
 
 def npz_kind(path: str | Path) -> str:

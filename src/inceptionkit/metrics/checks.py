@@ -46,6 +46,17 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGINT, handler)
 
 
+def loaded_array(f: np.lib.npyio.NpzFile, name: str, source: object) -> np.ndarray:
+    """Array ``name`` of an open ``.npz``; one that holds Python objects is refused by name (numpy's
+    own message advises ``allow_pickle=``), never unpickled."""
+    try:
+        return f[name]
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        raise MetricError(f"{source}: {name} holds Python objects (a pickle), which are never loaded") from None
+
+
 def _real_floats(source: str, name: str, a: np.ndarray) -> np.ndarray:
     if np.iscomplexobj(a):
         raise MetricError(f"{source}: {name} is complex ({a.dtype}); statistics are real numbers")

@@ -28,7 +28,8 @@ import torch
 from ..devices import World
 from ..errors import InputError, MetricError
 from ..images import IMAGE_EXTENSIONS, find_images
-from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_kind, npz_statistics
+from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_has, npz_kind, npz_statistics
+from .checks import checked_count, checked_text
 from .extract import Features, Runner, prepared
 from .stats import Statistics, load_statistics, mode_clash
 
@@ -117,7 +118,7 @@ def _npz_images(path: Path, mode: str, dims: int) -> Input:
     if mode == EVALUATOR:  # the evaluator uses a batch's saved statistics as they are
         pool, spatial = reference_statistics(path, dims, required=False)
         return Input(str(path), npz=images, stats=pool, spatial=spatial)
-    if npz_statistics(path) is not None:
+    if npz_has(path):
         log.warning("%s: its saved mu/sigma are guided-diffusion's; recomputed from its images in mode %s",
                     path, mode)  # fmt: skip
     return Input(str(path), npz=images)
@@ -135,16 +136,16 @@ def reference_statistics(
     missing = [" and ".join(k) for k, v in ((STATISTICS, pool), (SPATIAL, spatial)) if v is None]
     if missing:
         raise MetricError(f"{path}: no {', '.join(missing)}: a guided-diffusion reference needs both pairs")
+    _check_own_mode(path)
+    count = _recorded_count(path)  # the file checked whole before it is asked for dims
     if len(pool[0]) != dims:
         raise MetricError(f"{path}: statistics of {len(pool[0])} dims; the evaluator's pool_3 has {dims}")
-    _check_own_mode(path)
-    count = _recorded_count(path)
     return Statistics(*pool, count, EVALUATOR, str(path)), Statistics(*spatial, count, EVALUATOR, str(path))
 
 
 def _check_own_mode(path: Path) -> None:
     with np.load(path, allow_pickle=False) as f:
-        own = str(f["inceptionkit_mode"]) if "inceptionkit_mode" in f.files else None
+        own = checked_text(str(path), "inceptionkit_mode", f["inceptionkit_mode"]) if "inceptionkit_mode" in f.files else None
     if own and own != EVALUATOR:
         raise MetricError(f"{path}: {mode_clash(own, EVALUATOR)}")
 
@@ -152,7 +153,7 @@ def _check_own_mode(path: Path) -> None:
 def _recorded_count(path: Path) -> int | None:
     with np.load(path, allow_pickle=False) as f:
         if "inceptionkit_count" in f.files:
-            return int(f["inceptionkit_count"]) or None
+            return checked_count(str(path), "inceptionkit_count", f["inceptionkit_count"]) or None
     return None
 
 

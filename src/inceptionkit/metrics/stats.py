@@ -23,7 +23,7 @@ import torch
 
 from ..errors import InceptionKitWarning, MetricError
 from ..fileio import atomic_write
-from .checks import checked_count, checked_moments, checked_text, interruptible
+from .checks import checked_count, checked_moments, checked_text, interruptible, loaded_array
 from .sqrtm import sqrtm_diagonal
 
 log = logging.getLogger("inceptionkit.metrics")
@@ -98,7 +98,7 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
             if not {"mu", "sigma"} <= keys:
                 raise MetricError(f"{path}: not a statistics file (it has no 'mu' and 'sigma' arrays)")
             arrays = {
-                k: _array(f, k, path) for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
+                k: loaded_array(f, k, path) for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
             }
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, MetricError):
@@ -143,15 +143,6 @@ def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:
 def mode_clash(own: str, mode: str) -> str:
     """Why statistics computed in mode ``own`` cannot meet a run in ``mode``, and what to pass."""
     return f"statistics computed in mode {own}; this run computes mode {mode} (--mode {mode}): pass --mode {own} to compare with them"
-
-
-def _array(f: np.lib.npyio.NpzFile, key: str, path: str | Path) -> np.ndarray:
-    try:
-        return f[key]
-    except ValueError as e:
-        if "allow_pickle" not in str(e):
-            raise
-        raise MetricError(f"{path}: {key} holds Python objects (a pickle), which are never loaded") from None
 
 
 # a distance this far below zero, relative to ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b), is float rounding

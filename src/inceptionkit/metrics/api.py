@@ -278,6 +278,7 @@ def _evaluator(
     fa = _run(a, runner, run.skip_bad) if a.has_images else None
     fb = _run(b, runner, run.skip_bad)
     metrics, settings = evaluator_table(a, b, fa, fb, network.model, extras)
+    _finite(metrics)
     settings = {"mode": EVALUATOR, **settings, "engine": runner.net.describe()}
     settings.update(
         images={x.label: (f.moments.count if f is not None else x.stats.count) for x, f in ((a, fa), (b, fb))},

@@ -27,6 +27,7 @@ from ..fileio import atomic_write
 from ..model import InceptionNet
 from . import guided_diffusion as gd
 from .archives import IMAGES, npz_kind
+from .checks import caution
 from .extract import Features
 from .extras import Extras, caveats
 from .inputs import EVALUATOR, Input
@@ -40,7 +41,7 @@ def _activations(inp: Input | None, features: Features | None) -> gd.Activations
     pool = features.kept.numpy() if features is not None else None
     spatial = features.logits.numpy() if features is not None else None  # the runner's second output
     saved = (inp.stats, inp.spatial) if inp is not None and inp.stats is not None else None
-    return gd.Activations(pool, spatial, saved)
+    return gd.Activations(pool, spatial, saved, inp.label if inp is not None else "")
 
 
 def evaluator_table(
@@ -70,6 +71,8 @@ def evaluator_table(
         "frechet_inception_distance": gd.fid(pool, ref_pool),
         "spatial_frechet_inception_distance": gd.fid(spatial, ref_spatial),
     }
+    caution([ref_pool, pool], POOL_DIMS, stacklevel=5)
+    caution([ref_spatial, spatial], SPATIAL_DIMS, "the sFID is", stacklevel=5)
     if r.pool is not None:
         metrics["precision"], metrics["recall"] = gd.precision_recall(r.pool, s.pool)
     else:

@@ -154,13 +154,14 @@ class Activations:
     pool: np.ndarray | None  # (N, 2048) float32
     spatial: np.ndarray | None = None  # (N, 2023) float32
     stats: tuple[Statistics, Statistics] | None = None  # (pool, spatial) read from a reference .npz
+    source: str = ""  # what messages call them
 
     def statistics(self) -> tuple[Statistics, Statistics]:
         if self.stats is not None:
             return self.stats
         if self.pool is None or self.spatial is None:
             raise MetricError("FID and sFID need pool and spatial activations, or saved statistics")
-        return statistics(self.pool), statistics(self.spatial)
+        return statistics(self.pool, self.source), statistics(self.spatial, self.source)
 
 
 def evaluate(reference: Activations, sample: Activations, weight: np.ndarray) -> dict[str, float]:

@@ -59,7 +59,8 @@ def test_compare_gives_each_modes_own_fid_and_kid(pair, fid_weights, fid_network
     r = json.loads(out)
     singular = "6 images for 64 dims (a singular covariance: use more images than dims)"
     said = f"the FIDs are not reliable: {pair[0]} has {singular}; {pair[1]} has {singular}"
-    assert r["warnings"] == [said] and err.count(said) == 1  # once, not once per mode or pass
+    reduced = "KID subset size reduced from 1000 to 6, the smaller input's count, in every mode"
+    assert r["warnings"] == [said, reduced] and err.count(said) == 1  # once, not once per mode or pass
     s = r["settings"]
     assert s["passes"] == 6 and s["shared"] == {"torch-fidelity": ["torch-fidelity", "torchmetrics-legacy"]}
     assert s["left_out"] == {"guided-diffusion": "the evaluator reads pool_3 (2048 dims)"}
@@ -87,6 +88,12 @@ def test_compare_table(pair, fid_weights, capsys):
     assert lines[1].split() == ["mode", "FID", "pass"]
     assert lines[4].startswith("torchmetrics-legacy") and lines[4].endswith("shared with torch-fidelity")
     assert lines[-3:] == [f"{m}: {differences(m)}" for m in ("pytorch-fid", "torch-fidelity", "torchmetrics-legacy")]
+
+
+def test_compare_refuses_a_kid_subset_of_one_as_fid_does(pair, capsys):
+    code = main(["fid", "compare", *map(str, pair), "--dims", "64", "--kid", "--kid-subset-size", "1"])
+    out, err = capsys.readouterr()  # it printed "nan" (and NaN in its JSON), exit 0
+    assert (code, out, err) == (2, "", "inceptionkit fid: error: KID subset size 1: KID needs subsets of at least 2 images\n")
 
 
 def test_compare_refuses_statistics_files(pair, tmp_path, capsys):

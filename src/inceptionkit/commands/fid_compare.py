@@ -24,7 +24,7 @@ def run_compare(args: argparse.Namespace, rest: list[str]) -> int:
     if not current_world().is_main:
         return 0
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(result.as_dict(), indent=2, allow_nan=False))
         return 0
     for line in comparison_lines(result):
         print(line)

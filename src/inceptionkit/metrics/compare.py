@@ -11,12 +11,14 @@ shared pass uses that pass's image order (torch-fidelity's: sorted real paths).
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..errors import MetricError
+from ..errors import InceptionKitWarning, MetricError
 from ..settings import RunSettings
 from . import guided_diffusion as gd
 from .api import Network, _run, _runner, _setup
@@ -92,6 +94,8 @@ def compare_modes(
     asked = [m for m in asked if m not in left_out]
     for source, label in ((input1, "input 1"), (input2, "input 2")):  # refused before any work
         _images_only(open_input(source, label, asked[0], dims))
+    if kid and kid_subset_size < 2:  # the unbiased estimator divides by m (m - 1), as fid refuses it
+        raise MetricError(f"KID subset size {kid_subset_size}: KID needs subsets of at least 2 images")
     run, dev, world = _setup(settings, overrides)
     run = run.replace(log=_once(run.say))  # each pass's engine line ("measured before") said once
     network = network or Network.load(weights, asked[0])
@@ -108,6 +112,15 @@ def compare_modes(
             "weights": {"file": network.file, "sha256": network.sha256}, "default": DEFAULT_MODE}  # fmt: skip
     if kid:
         info.update(kid_subsets=kid_subsets, kid_subset_size=min(kid_subset_size, *labels.values()))
+        if info["kid_subset_size"] < kid_subset_size:  # torch-fidelity itself would refuse: said, not silent
+            warnings.warn(
+                f"KID subset size reduced from {kid_subset_size} to {info['kid_subset_size']}, the smaller "
+                "input's count, in every mode", InceptionKitWarning, stacklevel=3,
+            )  # fmt: skip
+    for r in rows.values():
+        for name, value in (("FID", r.fid), ("KID", r.kid), ("sFID", r.sfid)):
+            if value is not None and not math.isfinite(value):
+                raise MetricError(f"{r.mode}: the {name} came out {value}: the inputs give no number for it")
     return Comparison([rows[m] for m in asked], info)
 
 

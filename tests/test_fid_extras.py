@@ -95,9 +95,13 @@ def test_fid_infinity_needs_its_minimum_size(batches, fid_weights, capsys):
     code = main(["fid", *map(str, batches), "--weights", str(fid_weights), "--dims", "64", "--fid-infinity"])
     _, err = capsys.readouterr()
     assert code == 2 and err.strip() == (
-        f"inceptionkit fid: error: {batches[1]}: 9 images; FD∞ fits 15 FIDs from 5000 samples up; "
-        "set a smaller smallest subset (--fid-infinity-min-size)"
+        f"inceptionkit fid: error: {batches[1]}: 9 images; FD∞ fits a line to the FIDs of 15 subsets from "
+        "5000 samples up, of 3 sizes at least (5002 images); set a smaller smallest subset (--fid-infinity-min-size)"
     )
+    code = main(["fid", *map(str, batches), "--weights", str(fid_weights), "--dims", "64", "--fid-infinity",
+                 "--fid-infinity-min-size", "8"])  # fmt: skip
+    _, err = capsys.readouterr()  # subsets of 8 and 9 only: a line fitted to two sizes (FD∞ was half the FID)
+    assert code == 2 and "of 3 sizes at least (10 images)" in err
 
 
 def test_a_negative_fd_infinity_or_an_interval_without_its_figure_is_said(recwarn):

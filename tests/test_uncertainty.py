@@ -110,6 +110,8 @@ def test_refusals_name_the_numbers():
         MetricError, match="FD∞ fits 15 FIDs from 5000 samples up; 4000 feature vectors given"
     ):
         fid_infinity(_gaussian(4000, 8, 0), stats)
+    with pytest.raises(MetricError, match="FD∞ fits a line to FIDs at 3 or more subset sizes; 4001 samples from 4000 up give 2"):
+        fid_infinity(_gaussian(4001, 8, 0), stats, min_size=4000)  # sizes 4000 and 4001: no line to fit
     with pytest.raises(MetricError, match=r"features of shape \(100, 7\); FD∞ needs \(N, 8\)"):
         fid_infinity(_gaussian(100, 7, 0), stats)
     with pytest.raises(MetricError, match="confidence level 95: must be between 0 and 1"):

@@ -74,10 +74,12 @@ class Extras:
     def check_counts(self, counts: dict[str, int]) -> None:
         """At least k + 1 images on each side for the k-NN figures (a point is its own 0-th neighbour),
         and FD∞'s smallest subset among the samples (the last of ``counts``)."""
-        if self.fid_infinity and counts and (n := list(counts.values())[-1]) < self.fid_infinity_min_size:
+        low = self.fid_infinity_min_size
+        if self.fid_infinity and counts and (n := list(counts.values())[-1]) < low + 2:  # 3 sizes at least
             raise MetricError(
-                f"{list(counts)[-1]}: {n} images; FD∞ fits {self.fid_infinity_points} FIDs from "
-                f"{self.fid_infinity_min_size} samples up; set a smaller smallest subset (--fid-infinity-min-size)"
+                f"{list(counts)[-1]}: {n} images; FD∞ fits a line to the FIDs of {self.fid_infinity_points} "
+                f"subsets from {low} samples up, of 3 sizes at least ({low + 2} images); set a smaller "
+                "smallest subset (--fid-infinity-min-size)"
             )
         if not self.prdc:
             return

@@ -85,6 +85,11 @@ def fid_infinity(
             f"(at least {min_size} and 3 points needed)"
         )
     sizes = np.linspace(min_size, len(acts), points).astype("int32")
+    if len(set(sizes.tolist())) < 3:  # a line through fewer distinct sizes is not fitted, and has no interval
+        raise MetricError(
+            f"FD∞ fits a line to FIDs at 3 or more subset sizes; {len(acts)} samples from {min_size} up give "
+            f"{len(set(sizes.tolist()))}: set a smaller smallest subset (--fid-infinity-min-size)"
+        )
     rng = np.random.RandomState(seed)
     fids = []
     for n in sizes:

@@ -5,6 +5,7 @@ input: one line naming the file and what was found."""
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from inceptionkit.errors import MetricError
+from inceptionkit.errors import ImageError, MetricError
 from inceptionkit.metrics.archives import NpzImages, ZipImages, npz_kind, npz_statistics
 
 
@@ -124,6 +125,67 @@ def test_zip_member_escaping_the_archive_is_refused(tmp_path, name):
         zf.writestr(zipfile.ZipInfo(name), _png((1, 2, 3)))
     with pytest.raises(MetricError, match=f"z.zip: member '{name}' escapes the archive; refused"):
         ZipImages(tmp_path / "z.zip")
+
+
+def test_zip_member_named_twice_is_refused(tmp_path):
+    """A reader by name gets the last of the two, twice: 7 images counted, 6 read, one never."""
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+        zf.writestr("a.png", _png((1, 2, 3)))
+        zf.writestr("b.png", _png((1, 2, 3)))
+        zf.writestr("a.png", _png((9, 9, 9)))
+    with pytest.raises(MetricError, match=r"z.zip: member 'a.png' stands twice in the archive; refused"):
+        ZipImages(tmp_path / "z.zip")
+
+
+def _flipped(path, data: bytes) -> None:
+    """``data``, stored in the archive at ``path`` as it is, with one byte changed: its CRC fails."""
+    raw = bytearray(path.read_bytes())
+    at = raw.find(data) + len(data) // 2
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def _encrypted(path, name: bytes) -> None:
+    """The "encrypted" flag set on member ``name`` (its local header and its central directory entry)."""
+    raw = bytearray(path.read_bytes())
+    for signature, flags, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        at = raw.find(signature)
+        while raw[at + name_at : at + name_at + len(name)] != name:
+            at = raw.find(signature, at + 1)
+        raw[at + flags] |= 0x1
+    path.write_bytes(bytes(raw))
+
+
+def test_a_member_that_cannot_be_read_is_listed_as_unreadable(tmp_path):
+    """A bad CRC or an encrypted member was an internal error ("BadZipFile: Bad CRC-32"), past
+    --skip-bad: each is now its member's error, as an image that cannot be decoded is."""
+    from inceptionkit.metrics.inputs import ZipDecode
+
+    bad = _png((5, 6, 7), (8, 8))
+    with zipfile.ZipFile(tmp_path / "z.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("good.png", _png((1, 2, 3)))
+        zf.writestr("crc.png", bad)
+        zf.writestr("locked.png", _png((1, 2, 3)))
+    _flipped(tmp_path / "z.zip", bad)
+    _encrypted(tmp_path / "z.zip", b"locked.png")  # Python reads no encrypted member without a password
+    got = {name: (image is not None, why) for name, image, why in ZipImages(tmp_path / "z.zip").images()}
+    assert got == {
+        "crc.png": (False, "cannot be read from the archive: Bad CRC-32 for file 'crc.png'"),
+        "good.png": (True, ""),
+        "locked.png": (False, "cannot be read from the archive: File 'locked.png' is encrypted, password required for extraction"),
+    }
+    decode = ZipDecode(str(tmp_path / "z.zip"), "pytorch-fid")  # the loading loop's transform
+    assert decode("good.png").shape == (3, 299, 299)
+    with pytest.raises(ImageError, match="^cannot be read from the archive: Bad CRC-32 for file 'crc.png'$"):
+        decode("crc.png")
+
+
+def test_a_npz_batch_whose_crc_fails_is_one_line(tmp_path):
+    np.savez(tmp_path / "s.npz", arr_0=_pixels(4, 8, 8))
+    _flipped(tmp_path / "s.npz", _pixels(4, 8, 8).tobytes())
+    with pytest.raises(MetricError, match=r"s.npz: 'arr_0' cannot be read: Bad CRC-32 for file 'arr_0.npy'$"):
+        list(NpzImages(tmp_path / "s.npz").batches(2))
 
 
 def test_zip_without_images(tmp_path):

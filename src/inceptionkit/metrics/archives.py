@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -29,6 +30,8 @@ from ..images import IMAGE_EXTENSIONS, as_mode
 from .checks import checked_moments, loaded_array
 
 IMAGES, STATISTICS, SPATIAL = "arr_0", ("mu", "sigma"), ("mu_s", "sigma_s")
+# what reading a member's data can raise: a CRC that does not match, a stream cut short or damaged
+UNREADABLE = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 def _members(zf: zipfile.ZipFile) -> list[str]:
@@ -63,7 +66,10 @@ class NpzImages:
             _header(f, self.path)
             for start in range(0, self.count, batch_size):
                 n = min(batch_size, self.count - start)
-                data = f.read(n * row)
+                try:
+                    data = f.read(n * row)
+                except UNREADABLE as e:
+                    raise MetricError(f"{self.path}: '{IMAGES}' cannot be read: {e}") from None
                 if len(data) != n * row:
                     got = start + len(data) // row
                     raise MetricError(f"{self.path}: '{IMAGES}' ends after {got} of its {self.count} images")
@@ -76,8 +82,11 @@ class NpzImages:
         row = self.height * self.width * 3
         with _open_zip(self.path) as zf, zf.open(f"{IMAGES}.npy") as f:
             _header(f, self.path)
-            f.seek(index * row, 1)
-            data = f.read(row)
+            try:
+                f.seek(index * row, 1)
+                data = f.read(row)
+            except UNREADABLE as e:
+                raise MetricError(f"{self.path}: '{IMAGES}' cannot be read: {e}") from None
         if len(data) != row:
             raise MetricError(f"{self.path}: '{IMAGES}' has no image {index} (it ends before)")
         return np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
@@ -93,6 +102,8 @@ def _header(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
         shape, fortran, dtype = read(f)
     except ValueError as e:
         raise MetricError(f"{path}: '{IMAGES}' has no readable .npy header ({e})") from None
+    except UNREADABLE as e:  # a small member is read whole here, and its CRC checked
+        raise MetricError(f"{path}: '{IMAGES}' cannot be read: {e}") from None
     if dtype.hasobject:
         raise MetricError(f"{path}: '{IMAGES}' holds Python objects ({dtype}); refused, never unpickled")
     if dtype != np.uint8:
@@ -149,6 +160,10 @@ class ZipImages:
             if p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
                 raise MetricError(f"{self.path}: member {info.filename!r} escapes the archive; refused")
         self.names = sorted(i.filename for i in infos if Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS)
+        if twice := next((a for a, b in zip(self.names, self.names[1:], strict=False) if a == b), None):
+            raise MetricError(  # a reader by name gets the last of them, twice, and never the first
+                f"{self.path}: member {twice!r} stands twice in the archive; refused (rename one and zip again)"
+            )
         if not self.names:
             raise MetricError(f"{self.path}: no images in this archive ({len(infos)} other files)")
 
@@ -160,9 +175,19 @@ class ZipImages:
         with _open_zip(self.path) as zf:
             for name in self.names:
                 try:
-                    yield name, _decode(zf.read(name)), ""
+                    yield name, _decode(read_member(zf, name)), ""
                 except ImageError as e:
                     yield name, None, str(e)
+
+
+def read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """The bytes of member ``name``; a member that cannot be read (its CRC does not match, it is
+    encrypted, compressed by a method Python lacks, cut short) is that member's
+    :class:`~inceptionkit.errors.ImageError`, listed with the unreadable images."""
+    try:
+        return zf.read(name)
+    except (*UNREADABLE, RuntimeError, NotImplementedError) as e:  # RuntimeError: encrypted
+        raise ImageError(f"cannot be read from the archive: {e}") from None
 
 
 def _decode(data: bytes) -> torch.Tensor:

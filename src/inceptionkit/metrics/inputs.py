@@ -28,7 +28,17 @@ import torch
 from ..devices import World
 from ..errors import InputError, MetricError
 from ..images import IMAGE_EXTENSIONS, find_images
-from .archives import SPATIAL, STATISTICS, NpzImages, ZipImages, _decode, npz_has, npz_kind, npz_statistics
+from .archives import (
+    SPATIAL,
+    STATISTICS,
+    NpzImages,
+    ZipImages,
+    _decode,
+    npz_has,
+    npz_kind,
+    npz_statistics,
+    read_member,
+)
 from .checks import checked_count, checked_text
 from .extract import Features, Runner, prepared
 from .stats import Statistics, load_statistics, mode_clash
@@ -171,7 +181,7 @@ class ZipDecode:
     def __call__(self, member: str) -> torch.Tensor:
         if self._zip is None:
             self._zip = zipfile.ZipFile(self.path)
-        return prepared(self.mode, _decode(self._zip.read(member)), self.for_device)
+        return prepared(self.mode, _decode(read_member(self._zip, member)), self.for_device)
 
     def on_device(self) -> ZipDecode:
         """The same decoding, leaving the resize to the network's device where it can."""

@@ -204,6 +204,36 @@ def test_a_remembered_engine_is_checked_again_on_each_run(fid_weights, monkeypat
     assert relative_difference(got, first(x)[0]) <= TOL
 
 
+def test_a_damaged_file_in_the_engine_cache_never_fails_the_run(fid_weights, tmp_path):
+    """The remembered engine's ONNX file cut short, its checksum rewritten to match (the cache cannot
+    tell): OpenVINO's parser failed with an internal error. auto says so and measures again; a named
+    engine is one line."""
+    import hashlib
+    import json
+
+    x = torch.zeros(4, 3, 299, 299).uniform_(-1, 1)
+    lines = []
+    first = metric_engine.ExactNetwork(load_fid_model(fid_weights), ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    want = first(x)[0]
+    doc = json.loads((tmp_path / "auto.json").read_text())
+    for entry in doc.values():  # remembered: openvino, whose file is damaged below
+        entry["engine"] = "openvino"
+    (tmp_path / "auto.json").write_text(json.dumps(doc))
+    (onnx,) = tmp_path.glob("fid-*.onnx")
+    onnx.write_bytes(onnx.read_bytes()[:4096])
+    Path(f"{onnx}.sha256").write_text(hashlib.sha256(onnx.read_bytes()).hexdigest() + "\n")
+    lines.clear()
+    again = metric_engine.ExactNetwork(load_fid_model(fid_weights), ("pool_64",), _settings(tmp_path, lines), torch.device("cpu"))
+    got = again(x)[0]
+    assert again.engine.name in ("torch", "torch-opt") and relative_difference(got, want) <= TOL
+    assert lines[0] == "engine auto: openvino (measured before on this machine)"
+    assert lines[1].startswith("engine auto: the openvino engine failed: ") and lines[1].endswith("; measuring the engines again")
+    named = metric_engine.ExactNetwork(load_fid_model(fid_weights), ("pool_64",),
+                                       _settings(tmp_path, lines).replace(engine="openvino"), torch.device("cpu"))  # fmt: skip
+    with pytest.raises(EngineError, match="^the openvino engine failed: .*; the torch engine computes the features exactly$"):
+        named(x)
+
+
 def _settings(cache, lines):
     from inceptionkit.settings import RunSettings
 

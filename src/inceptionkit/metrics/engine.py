@@ -41,7 +41,7 @@ from ..engines.cache import cached, onnx_cache_dir, weights_digest
 from ..engines.export import relative_difference
 from ..engines.hardware import torch_fp32_path
 from ..engines.memo import built_once
-from ..errors import EngineError, UsageError
+from ..errors import EngineError, InceptionKitError, UsageError
 from ..fileio import atomic_write
 from ..fold import fold_batchnorm
 from ..model import InceptionNet
@@ -217,8 +217,18 @@ class ExactNetwork:
             if name is None:
                 engine = self._measured(x, again=False)
                 return engine, engine(x)
-        engine = self._build(name)
-        out = engine(x)
+        try:
+            engine = self._build(name)
+            out = engine(x)
+        except (InceptionKitError, RuntimeError, OSError) as e:  # e.g. a damaged file in the engine cache
+            if name == "torch":
+                raise
+            why = f"the {name} engine failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            if self.requested != "auto":
+                raise EngineError(f"{why}; the torch engine computes the features exactly") from None
+            self.settings.say(f"engine auto: {why}; measuring the engines again")
+            engine = self._measured(x, again=True)
+            return engine, engine(x)
         if name == "torch":
             return engine, out
         n = min(len(x), CHECK_IMAGES)

@@ -437,6 +437,19 @@ def test_settings_that_give_nan_are_refused(which, flags, message, folders, fid_
     assert err == f"inceptionkit fid: error: {message.format(six=six, two=two)}\n"
 
 
+def test_splits_of_one_image_score_1_and_are_said_to(folders, fid_weights, capsys):
+    six, _ = folders
+    common = [six, six, "--weights", fid_weights, "--dims", DIMS, "--workers", "0", "--isc", "--format", "json"]
+    code, out, err = fid(capsys, *common, "--isc-splits", "6")
+    r = json.loads(out)
+    said = (f"the Inception Score is not reliable: {six}'s 6 images in 6 splits leave splits of one image, "
+            "which score 1 by construction; use fewer --isc-splits")  # fmt: skip
+    assert code == 0 and r["inception_score_mean"] == pytest.approx(1.0, abs=1e-12) and r["inception_score_std"] < 1e-12
+    assert said in r["warnings"] and f"inceptionkit fid: warning: {said}\n" in err
+    code, out, err = fid(capsys, *common, "--isc-splits", "3")  # two images a split: a score, said nothing of
+    assert code == 0 and "Inception Score is not reliable" not in err and json.loads(out)["inception_score_mean"] > 1
+
+
 def test_a_file_without_a_count_says_so(good, tmp_path, capsys):
     theirs = write_stats(tmp_path / "pytorch_fid.npz", features(200, 5), layout="pytorch-fid")
     code, out, _ = fid(capsys, theirs, good, "--dims", DIMS)

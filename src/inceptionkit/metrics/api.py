@@ -208,6 +208,12 @@ def calculate_metrics(
         settings["engine"] = runner.net.describe()
     if isc:
         _isc_splits(isc_splits, len(fa.logits), a.label)
+        if len(fa.logits) < 2 * isc_splits:  # a split of one image: its marginal is its own prediction
+            warnings.warn(
+                f"the Inception Score is not reliable: {a.label}'s {len(fa.logits)} images in {isc_splits} splits "
+                "leave splits of one image, which score 1 by construction; use fewer --isc-splits",
+                InceptionKitWarning, stacklevel=3,
+            )  # fmt: skip
         metrics["inception_score_mean"], metrics["inception_score_std"] = CONVENTIONS[mode].isc(
             fa.logits, isc_splits
         )

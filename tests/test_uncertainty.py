@@ -116,5 +116,7 @@ def test_refusals_name_the_numbers():
         fid_infinity(_gaussian(100, 7, 0), stats)
     with pytest.raises(MetricError, match="confidence level 95: must be between 0 and 1"):
         bootstrap_fid(_gaussian(50, 2, 0), stats, ci=95)
+    with pytest.raises(MetricError, match="^KID's bootstrap interval: a resample's subset of 2 drew one image 2 times"):
+        bootstrap_kid(_gaussian(2, 8, 0), _gaussian(2, 8, 1), subset_size=2, bootstrap=20)  # was a "came out nan"
     with pytest.raises(MetricError, match="bootstrap of 1 resamples"):
         bootstrap_kid(_gaussian(50, 2, 0), _gaussian(50, 2, 1), bootstrap=1)

@@ -168,10 +168,13 @@ def _kid_of_origins(f1, f2, o1, o2, subsets: int, size: int, seed: int) -> float
     for i in range(subsets):
         a, b = rng.choice(len(f1), size, replace=False), rng.choice(len(f2), size, replace=False)
         x, y, ox, oy = f1[a], f2[b], o1[a], o2[b]
-        within = [
-            (_poly(z, z) * (o[:, None] != o[None, :])).sum() / (o[:, None] != o[None, :]).sum()
-            for z, o in ((x, ox), (y, oy))
-        ]
+        pairs = [o[:, None] != o[None, :] for o in (ox, oy)]
+        if min(p.sum() for p in pairs) == 0:  # every row one image's copy: no pair to compare (0 / 0)
+            raise MetricError(
+                f"KID's bootstrap interval: a resample's subset of {size} drew one image {size} times, which "
+                "leaves KID no pair of images; use more images, or drop --ci"
+            )
+        within = [(_poly(z, z) * p).sum() / p.sum() for z, p in zip((x, y), pairs, strict=True)]
         values[i] = within[0] + within[1] - 2 * _poly(x, y).mean()
     return float(values.mean())
 

@@ -92,6 +92,20 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(rgb, np.repeat(expected[..., None], 3, axis=2))
 
 
+def test_float_and_32_bit_images_are_refused_not_guessed(tmp_path):
+    """A float TIFF of values in [0, 1] decoded almost black (PIL clips at 1 of 255); a 32-bit one was
+    divided by 257 and clipped as if it were 16-bit. Neither scale is known: each is its file's error."""
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(tmp_path / "f.tif")
+    Image.fromarray(np.full((4, 4), 1 << 20, dtype=np.int32)).save(tmp_path / "i.tif")
+    assert (Image.open(tmp_path / "f.tif").mode, Image.open(tmp_path / "i.tif").mode) == ("F", "I")
+    with pytest.raises(ImageError, match=r"^a floating-point image \(mode F\): its scale is unknown"):
+        load_image(tmp_path / "f.tif")
+    with pytest.raises(ImageError, match="^a 32-bit integer image with values from 1048576 to 1048576"):
+        load_image(tmp_path / "i.tif")
+    Image.fromarray(np.full((4, 4), 65535, dtype=np.int32)).save(tmp_path / "i16.tif")  # 16-bit values in mode I
+    assert np.asarray(load_image(tmp_path / "i16.tif", "L")).tolist() == [[255] * 4] * 4
+
+
 def test_grayscale_with_transparency(tmp_path):
     Image.new("LA", (8, 8), (77, 0)).save(tmp_path / "g.png")
     assert np.asarray(load_image(tmp_path / "g.png")).tolist() == [[[77, 77, 77]] * 8] * 8

@@ -309,6 +309,8 @@ def as_mode(img: Image.Image, mode: Mode) -> Image.Image:
     """``img`` as an 8-bit ``mode`` image (see the module docstring); :class:`ImageError` if it has
     no usable size (an in-memory image is checked as a file is) or cannot be converted."""
     _check_size(*img.size)
+    if img.mode == "F":  # floats: 0-1, 0-255 or any range; no scale is known, so none is guessed
+        raise ImageError("a floating-point image (mode F): its scale is unknown; save it as 8 or 16 bits")
     if img.mode == "I" or img.mode.startswith("I;16"):
         img = _eight_bit(img)
     elif img.mode in ("P", "PA"):
@@ -324,6 +326,12 @@ def as_mode(img: Image.Image, mode: Mode) -> Image.Image:
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:
-    # PIL's convert() clips 16-bit values at 255, turning most of the picture white
+    # PIL's convert() clips 16-bit values at 255, turning most of the picture white. Mode I holds
+    # 16-bit files too (PNG); values beyond 16 bits are a 32-bit image, whose scale is not known.
     a = np.asarray(img, dtype=np.float64)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise ImageError(
+            f"a 32-bit integer image with values from {a.min():.0f} to {a.max():.0f}: beyond 16 bits, its scale "
+            "is unknown; save it as 8 or 16 bits"
+        )
     return Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))

@@ -159,6 +159,15 @@ def test_a_guided_diffusion_reference_is_checked_as_every_statistics_file_is(cas
             break
 
 
+def test_recorded_dims_must_be_the_means_and_a_mode_saved_as_bytes_is_read(good, tmp_path, capsys):
+    wrong = write_stats(tmp_path / "wrong.npz", X, inceptionkit_dims=np.array(2048))
+    code, out, err = fid(capsys, wrong, good, "--dims", DIMS)
+    assert (code, out, err) == (2, "", f"inceptionkit fid: error: {wrong}: inceptionkit_dims is 2048, but mu has 64 values\n")
+    as_bytes = write_stats(tmp_path / "bytes.npz", X, inceptionkit_mode=np.array(b"clean"))
+    code, out, err = fid(capsys, as_bytes, good, "--dims", DIMS)  # named as text, not np.bytes_(b'clean')
+    assert code == 2 and "statistics computed in mode clean; this run computes mode pytorch-fid" in err
+
+
 def test_a_npy_file_named_npz_is_not_a_statistics_file(good, tmp_path, capsys):
     bad = tmp_path / "x.npz"
     with open(bad, "wb") as f:

@@ -129,6 +129,11 @@ def checked_text(source: str, name: str, a: np.ndarray) -> str:
     """A string scalar (``inceptionkit_mode``)."""
     if a.ndim != 0 or a.dtype.kind not in "US":
         raise MetricError(f"{source}: {name} is a {a.dtype} array of shape {a.shape}, not a string")
+    if a.dtype.kind == "S":  # bytes (numpy's 'S'), as another tool may save a name: read as ASCII
+        try:
+            return a.item().decode("ascii")
+        except UnicodeDecodeError:
+            raise MetricError(f"{source}: {name} holds bytes that are not ASCII text") from None
     return str(a)
 
 

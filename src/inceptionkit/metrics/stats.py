@@ -98,13 +98,16 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
             if not {"mu", "sigma"} <= keys:
                 raise MetricError(f"{path}: not a statistics file (it has no 'mu' and 'sigma' arrays)")
             arrays = {
-                k: loaded_array(f, k, path) for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count") if k in keys
-            }
+                k: loaded_array(f, k, path) for k in ("mu", "sigma", "inceptionkit_mode", "inceptionkit_count", "inceptionkit_dims")
+                if k in keys
+            }  # fmt: skip
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, MetricError):
             raise
-        raise MetricError(f"{path}: cannot read statistics: {e}") from None
+        raise MetricError(f"{path}: not a readable .npz archive ({e})") from None
     mu, sigma = checked_moments(str(path), ("mu", arrays["mu"]), ("sigma", arrays["sigma"]))
+    if "inceptionkit_dims" in arrays and checked_count(str(path), "inceptionkit_dims", arrays["inceptionkit_dims"]) != len(mu):
+        raise MetricError(f"{path}: inceptionkit_dims is {int(arrays['inceptionkit_dims'])}, but mu has {len(mu)} values")
     own = (
         checked_text(str(path), "inceptionkit_mode", arrays["inceptionkit_mode"])
         if "inceptionkit_mode" in arrays

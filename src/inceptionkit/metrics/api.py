@@ -19,7 +19,7 @@ from ..fileio import file_sha256
 from ..model import InceptionNet
 from ..settings import RunSettings, settings_from
 from ..weights.load import resolve
-from .checks import caution
+from .checks import caution, isc_caution, kid_caution
 from .conventions import CONVENTIONS
 from .engine import BATCH_SIZE, ExactNetwork, check_metric_engine
 from .evaluation import POOL_DIMS, evaluator_table, reference_from
@@ -208,12 +208,7 @@ def calculate_metrics(
         settings["engine"] = runner.net.describe()
     if isc:
         _isc_splits(isc_splits, len(fa.logits), a.label)
-        if len(fa.logits) < 2 * isc_splits:  # a split of one image: its marginal is its own prediction
-            warnings.warn(
-                f"the Inception Score is not reliable: {a.label}'s {len(fa.logits)} images in {isc_splits} splits "
-                "leave splits of one image, which score 1 by construction; use fewer --isc-splits",
-                InceptionKitWarning, stacklevel=3,
-            )  # fmt: skip
+        isc_caution(len(fa.logits), isc_splits, a.label)
         metrics["inception_score_mean"], metrics["inception_score_std"] = CONVENTIONS[mode].isc(
             fa.logits, isc_splits
         )
@@ -222,11 +217,7 @@ def calculate_metrics(
     sb = (b.stats or fb.moments.statistics(mode, b.label)) if b is not None else None
     if kid:
         size = _kid_size(kid_subset_size, len(fa.kept), len(fb.kept), mode, (a.label, b.label))
-        if size >= max(len(fa.kept), len(fb.kept)):
-            warnings.warn(
-                f"KID's ± is 0 by construction: each of its subsets of {size} is the whole of both inputs; "
-                "use a smaller --kid-subset-size for a spread", InceptionKitWarning, stacklevel=3,
-            )  # fmt: skip
+        kid_caution(size, len(fa.kept), len(fb.kept))
         mean, std = CONVENTIONS[mode].kid(fa.kept.numpy(), fb.kept.numpy(), kid_subsets, size)
         metrics["kernel_inception_distance_mean"], metrics["kernel_inception_distance_std"] = mean, std
         settings.update(kid_subsets=kid_subsets, kid_subset_size=size, kid_kernel="polynomial, degree 3")

@@ -162,3 +162,23 @@ def caution(stats: list, dims: int, subject: str = "the FID is", stacklevel: int
     metric wrapped by :func:`~.notes.noting`)."""
     if why := unreliable(stats, dims):
         warnings.warn(f"{subject} not reliable: {why}", InceptionKitWarning, stacklevel=stacklevel)
+
+
+def kid_caution(size: int, n1: int, n2: int) -> None:
+    """KID's ± means nothing where every subset of ``size`` is the whole of both inputs."""
+    if size >= max(n1, n2):
+        warnings.warn(
+            f"KID's ± is 0 by construction: each of its subsets of {size} is the whole of both inputs; "
+            "use a smaller --kid-subset-size for a spread", InceptionKitWarning, stacklevel=4,
+        )  # fmt: skip
+
+
+def isc_caution(n: int, splits: int, label: str) -> None:
+    """The Inception Score means nothing where a split holds one image (its marginal is its own
+    prediction: the split scores 1)."""
+    if n < 2 * splits:
+        warnings.warn(
+            f"the Inception Score is not reliable: {label}'s {n} images in {splits} splits leave splits of one "
+            "image, which score 1 by construction; use fewer --isc-splits", InceptionKitWarning, stacklevel=4,
+        )  # fmt: skip
+

@@ -169,6 +169,24 @@ def test_recorded_dims_must_be_the_means_and_a_mode_saved_as_bytes_is_read(good,
     assert code == 2 and "statistics computed in mode clean; this run computes mode pytorch-fid" in err
 
 
+@pytest.mark.parametrize("smallest, accepted", [(0.0, True), (-1e-9, True), (-1e-7, True), (-1e-5, False), (-0.5, False)])
+def test_positive_semi_definite_within_rounding_whichever_way_it_is_decided(smallest, accepted):
+    """A covariance whose smallest eigenvalue is ``smallest`` times its largest: accepted down to
+    PSD_TOLERANCE (1e-6) below zero, whether the quick Cholesky test or the eigenvalues decide."""
+    from inceptionkit.metrics.checks import checked_covariance
+
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(DIMS, DIMS)))
+    values = np.linspace(1.0, 0.01, DIMS)
+    values[-1] = smallest
+    s = (q * values) @ q.T
+    s = (s + s.T) / 2
+    if accepted:
+        assert np.array_equal(checked_covariance("x", "sigma", s, DIMS), s)
+    else:
+        with pytest.raises(MetricError, match="sigma is not positive semi-definite"):
+            checked_covariance("x", "sigma", s, DIMS)
+
+
 def test_a_npy_file_named_npz_is_not_a_statistics_file(good, tmp_path, capsys):
     bad = tmp_path / "x.npz"
     with open(bad, "wb") as f:

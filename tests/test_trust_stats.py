@@ -485,6 +485,19 @@ def test_a_file_without_a_count_says_so(good, tmp_path, capsys):
     assert code == 0 and f"{theirs}: count not recorded; {good}: 200 images" in out and "None" not in out
 
 
+def test_a_file_without_a_count_is_judged_by_its_covariances_rank(good, tmp_path, capsys):
+    """pytorch-fid's layout records no count: a FID against statistics of 10 images printed with no
+    warning. The rank of a float64 sigma tells (10 images give 9); a full-rank one says nothing."""
+    few = write_stats(tmp_path / "few.npz", features(10, 5), layout="pytorch-fid")
+    code, out, err = fid(capsys, few, good, "--dims", DIMS, "--format", "json")
+    said = (f"the FID is not reliable: {few} has a covariance of rank 9 for 64 dims (the statistics of 10 "
+            "images or fewer: a singular covariance)")  # fmt: skip
+    assert code == 0 and json.loads(out)["warnings"][-1] == said and f"warning: {said}\n" in err
+    full = write_stats(tmp_path / "full.npz", features(200, 5), layout="pytorch-fid")
+    code, out, err = fid(capsys, full, good, "--dims", DIMS)
+    assert code == 0 and "not reliable" not in err
+
+
 # ---------------------------------------------------------------------------------------------------
 # item 13: every warning is one line, through the errors' channel
 # ---------------------------------------------------------------------------------------------------

@@ -162,6 +162,11 @@ def unreliable(stats: list, dims: int) -> str:
         why = []
         if s.count is not None and 0 < s.count <= dims:
             why.append(f"{s.count} images for {dims} dims (a singular covariance: use more images than dims)")
+        elif s.count is None and s.rank is not None and s.rank < dims:
+            why.append(
+                f"a covariance of rank {s.rank} for {dims} dims (the statistics of {s.rank + 1} images or fewer: "
+                "a singular covariance)"
+            )
         trace = float(np.trace(s.sigma))
         if trace <= FLAT_TRACE * max(float(s.mu.dot(s.mu)), 1e-2):
             why.append(f"features that do not vary (the trace of the covariance is {trace:.3g})")

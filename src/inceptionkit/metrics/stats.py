@@ -64,6 +64,7 @@ class Statistics:
     count: int | None
     mode: str | None
     source: str = ""
+    rank: int | None = None  # of sigma, where no count is recorded and it could be told (float64)
 
     @property
     def dims(self) -> int:
@@ -127,7 +128,18 @@ def load_statistics(path: str | Path, *, dims: int, mode: str) -> Statistics:
         raise MetricError(f"{path}: {mode_clash(own, mode)}")
     if not own:
         log.warning("%s: records no mode (a pytorch-fid or clean-fid file); taken to be %s", path, mode)
-    return Statistics(mu, sigma, count or None, own or mode, str(path))
+    rank = _rank(sigma) if not count and arrays["sigma"].dtype == np.float64 else None
+    return Statistics(mu, sigma, count or None, own or mode, str(path), rank)
+
+
+def _rank(sigma: np.ndarray) -> int:
+    """The rank of a float64 covariance, for a file that records no count of images (pytorch-fid's,
+    clean-fid's): n images give at most n - 1; eigenvalues within float rounding of zero (numpy's
+    ``matrix_rank`` bound: dims x eps x the largest) count as zero. (A float32 file's rounding is too
+    coarse to tell a small eigenvalue from zero: no rank is taken from it.)"""
+    with interruptible():
+        eig = np.linalg.eigvalsh(sigma)
+    return int(np.count_nonzero(eig > max(eig[-1], 0.0) * len(eig) * np.finfo(np.float64).eps))
 
 
 def _open_npz(path: str | Path) -> np.lib.npyio.NpzFile:

@@ -66,10 +66,7 @@ class NpzImages:
             _header(f, self.path)
             for start in range(0, self.count, batch_size):
                 n = min(batch_size, self.count - start)
-                try:
-                    data = f.read(n * row)
-                except UNREADABLE as e:
-                    raise MetricError(f"{self.path}: '{IMAGES}' cannot be read: {e}") from None
+                data = _read(f, n * row, self.path)
                 if len(data) != n * row:
                     got = start + len(data) // row
                     raise MetricError(f"{self.path}: '{IMAGES}' ends after {got} of its {self.count} images")
@@ -82,14 +79,24 @@ class NpzImages:
         row = self.height * self.width * 3
         with _open_zip(self.path) as zf, zf.open(f"{IMAGES}.npy") as f:
             _header(f, self.path)
-            try:
-                f.seek(index * row, 1)
-                data = f.read(row)
-            except UNREADABLE as e:
-                raise MetricError(f"{self.path}: '{IMAGES}' cannot be read: {e}") from None
+            data = _read(f, row, self.path, skip=index * row)
         if len(data) != row:
             raise MetricError(f"{self.path}: '{IMAGES}' has no image {index} (it ends before)")
         return np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
+
+
+def _read(f, size: int, path: Path, skip: int = 0) -> bytes:
+    """``size`` bytes of ``arr_0`` after skipping ``skip``; a damaged member is one line naming it."""
+    try:
+        if skip:
+            f.seek(skip, 1)
+        return f.read(size)
+    except UNREADABLE as e:
+        raise _unreadable(path, e) from None
+
+
+def _unreadable(path: Path, e: Exception) -> MetricError:
+    return MetricError(f"{path}: '{IMAGES}' cannot be read: {e}")
 
 
 def _header(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -103,7 +110,7 @@ def _header(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     except ValueError as e:
         raise MetricError(f"{path}: '{IMAGES}' has no readable .npy header ({e})") from None
     except UNREADABLE as e:  # a small member is read whole here, and its CRC checked
-        raise MetricError(f"{path}: '{IMAGES}' cannot be read: {e}") from None
+        raise _unreadable(path, e) from None
     if dtype.hasobject:
         raise MetricError(f"{path}: '{IMAGES}' holds Python objects ({dtype}); refused, never unpickled")
     if dtype != np.uint8:

@@ -179,8 +179,9 @@ def caution(stats: list, dims: int, subject: str = "the FID is", stacklevel: int
     """One :class:`~inceptionkit.errors.InceptionKitWarning` saying why a distance between these
     statistics (``subject``: "the FID is", "the FIDs are") means little (:func:`unreliable`); nothing
     when nothing is known wrong. Every way to a Fréchet distance (``calculate_metrics``,
-    ``compare_modes``, the stateful metric) warns through this. ``stacklevel``: as :func:`warnings.warn`'s, counted from here (4: the caller of a
-    metric wrapped by :func:`~.notes.noting`)."""
+    ``compare_modes``, the stateful metric) warns through this. ``stacklevel``: as
+    :func:`warnings.warn`'s, counted from here (4: the caller of a metric wrapped by
+    :func:`~.notes.noting`)."""
     if why := unreliable(stats, dims):
         warnings.warn(f"{subject} not reliable: {why}", InceptionKitWarning, stacklevel=stacklevel)
 

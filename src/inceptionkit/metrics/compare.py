@@ -11,7 +11,6 @@ shared pass uses that pass's image order (torch-fidelity's: sorted real paths).
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ import torch
 from ..errors import InceptionKitWarning, MetricError
 from ..settings import RunSettings
 from . import guided_diffusion as gd
-from .api import Network, _run, _runner, _setup
+from .api import Network, _finite, _run, _runner, _setup
 from .checks import caution
 from .conventions import CONVENTIONS, DEFAULT_MODE, differences
 from .evaluation import POOL_DIMS
@@ -117,10 +116,7 @@ def compare_modes(
                 f"KID subset size reduced from {kid_subset_size} to {info['kid_subset_size']}, the smaller "
                 "input's count, in every mode", InceptionKitWarning, stacklevel=3,
             )  # fmt: skip
-    for r in rows.values():
-        for name, value in (("FID", r.fid), ("KID", r.kid), ("sFID", r.sfid)):
-            if value is not None and not math.isfinite(value):
-                raise MetricError(f"{r.mode}: the {name} came out {value}: the inputs give no number for it")
+    _finite({f"{r.mode}'s {name}": v for r in rows.values() for name, v in (("FID", r.fid), ("KID", r.kid), ("sFID", r.sfid)) if v is not None})
     return Comparison([rows[m] for m in asked], info)
 
 
